@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package strata needs to build, test and benchmark.
+# Idempotent; run as root (or through sudo).
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+PKGS=(
+  # build
+  build-essential cmake ninja-build pkg-config clang clang-format clang-tidy
+  # libraries strata links
+  libjemalloc-dev libjemalloc2 libnuma-dev libhwloc-dev libpmem2-dev libmemkind-dev
+  # tests and benchmarks
+  catch2 libbenchmark-dev numactl python3 perl git sqlite3 binutils
+  # NUMA test VM (tests/vm, scripts/numa-vm)
+  qemu-system-x86 linux-image-amd64 busybox-static ndctl daxctl e2fsprogs kmod
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
