@@ -1,0 +1,610 @@
+#include "allocator/heap.h"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <libpmem2.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "allocator/jemalloc_api.h"
+#include "allocator/log.h"
+#include "allocator/region_map.h"
+#include "allocator/sys.h"
+
+// The private jemalloc's built-in configuration (jemalloc reads this weak
+// symbol, renamed from malloc_conf): no separate "huge" arena, whose extents
+// would not come from strata's hooks.
+extern "C" {
+__attribute__((visibility("hidden"))) const char* strata_je_malloc_conf = "oversize_threshold:0";
+}
+
+namespace strata::heap {
+
+__thread ThreadState t_state __attribute__((tls_model("initial-exec")));
+constinit uintptr_t g_t0_lo = 0;
+constinit uintptr_t g_t0_len = 0;
+
+namespace {
+
+constexpr int kMpolPreferred = 1;
+constexpr int kMpolPreferredMany = 5;
+constexpr unsigned kMpolMfMove = 1U << 1;
+constexpr int kMaxT0Arenas = 16;
+constexpr uintptr_t kPage = sys::kPageSize;
+
+struct Heap {
+  extent_hooks_t hooks{};  // first member: jemalloc hands us this pointer back
+  int tier = 0;
+  bool enabled = false;
+  bool file = false;
+  std::atomic<uintptr_t> bump{0};
+  uintptr_t lo = 0;
+  uintptr_t hi = 0;   // carve limit (capacity)
+  uintptr_t end = 0;  // end of the address range that belongs to this tier
+  // NUMA binding applied to every extent.
+  bool bind = false;
+  int mode = 0;
+  unsigned long mask[kMaxNodes / 64 + 1] = {};
+  unsigned long maxnode = 0;
+  unsigned arena = 0;  // tiers >= 1: the tier's arena
+  std::atomic<uint64_t> mapped{0};
+  std::atomic<uint64_t> spill_out{0};
+  std::atomic<uint64_t> spill_in{0};
+  std::atomic<uint64_t> bind_errors{0};
+};
+
+constinit Heap g_heaps[kMaxTiers];
+constinit std::atomic<int> g_ntiers{1};
+constinit uintptr_t g_base = 0;
+constinit uintptr_t g_total = 0;
+constinit unsigned g_shift = 40;
+constinit bool g_plain = false;
+constinit std::atomic<int> g_boot{0};
+__thread bool t_booting __attribute__((tls_model("initial-exec")));
+constinit std::atomic<unsigned> g_t0_arena[kMaxT0Arenas] = {};
+constinit int g_nt0 = 1;
+constinit std::atomic<unsigned> g_rr{0};
+constinit volatile int g_lock = 0;
+constinit pthread_key_t g_key = 0;
+constinit bool g_key_ok = false;
+constinit size_t g_mib_thread_arena[4] = {};
+constinit size_t g_mib_thread_arena_len = 4;
+constinit std::atomic<uint64_t> g_foreign_frees{0};
+constinit bool g_stats = false;
+
+void lock() {
+  while (__atomic_exchange_n(&g_lock, 1, __ATOMIC_ACQUIRE) != 0) {
+    while (__atomic_load_n(&g_lock, __ATOMIC_RELAXED) != 0) sched_yield();
+  }
+}
+void unlock() { __atomic_store_n(&g_lock, 0, __ATOMIC_RELEASE); }
+
+struct Guard {
+  Guard() { ++t_state.depth; }
+  ~Guard() { --t_state.depth; }
+  Guard(const Guard&) = delete;
+  Guard& operator=(const Guard&) = delete;
+};
+
+Heap* heap_of(extent_hooks_t* h) { return reinterpret_cast<Heap*>(h); }
+
+void apply_binding(Heap* h, uintptr_t start, size_t size, unsigned flags) {
+  if (!h->bind) return;
+  int r = sys::mbind(reinterpret_cast<void*>(start), size, h->mode, h->mask, h->maxnode, flags);
+  if (r == -EINVAL && h->mode == kMpolPreferredMany) {
+    // Kernels before 5.15 have no MPOL_PREFERRED_MANY: prefer the first node.
+    int first = -1;
+    for (int n = 0; n < kMaxNodes && first < 0; ++n)
+      if ((h->mask[n / 64] >> (n % 64)) & 1UL) first = n;
+    std::memset(h->mask, 0, sizeof h->mask);
+    h->mask[first / 64] |= 1UL << (first % 64);
+    h->mode = kMpolPreferred;
+    r = sys::mbind(reinterpret_cast<void*>(start), size, h->mode, h->mask, h->maxnode, flags);
+  }
+  if (r < 0) {
+    if (h->bind_errors.fetch_add(1, std::memory_order_relaxed) == 0)
+      STRATA_LOG(LogLevel::kWarn, "tier %d: mbind failed: %s; its memory is placed by the kernel",
+                 h->tier, std::strerror(-r));
+  }
+}
+
+void* hook_alloc(extent_hooks_t* hooks, void* new_addr, size_t size, size_t alignment, bool* zero,
+                 bool* commit, unsigned /*arena_ind*/) {
+  Heap* h = heap_of(hooks);
+  if (new_addr != nullptr || size == 0) return nullptr;
+  if (alignment < kPage) alignment = kPage;
+  uintptr_t cur = h->bump.load(std::memory_order_relaxed);
+  uintptr_t start = 0;
+  uintptr_t end = 0;
+  do {
+    start = (cur + alignment - 1) & ~(alignment - 1);
+    end = start + size;
+    if (start < cur || end < start || end > h->hi) return nullptr;
+  } while (!h->bump.compare_exchange_weak(cur, end, std::memory_order_relaxed));
+  if (!h->file) {
+    void* r = strata_sys_mmap(reinterpret_cast<void*>(start), size, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    if (r == MAP_FAILED) return nullptr;  // that range of the slot stays unused
+    apply_binding(h, start, size, 0);
+  }
+  h->mapped.fetch_add(size, std::memory_order_relaxed);
+  region_map().add(start, end, h->tier, RegionKind::kHeap, 0);
+  *zero = true;
+  *commit = true;
+  return reinterpret_cast<void*>(start);
+}
+
+// Returning true opts out: jemalloc keeps the range (retained) for reuse.
+bool hook_dalloc(extent_hooks_t*, void*, size_t, bool, unsigned) { return true; }
+
+bool purge(Heap* h, void* addr, size_t offset, size_t length, int advice) {
+  if (length == 0) return false;
+  return sys::madvise(static_cast<char*>(addr) + offset, length, h->file ? MADV_REMOVE : advice) !=
+         0;
+}
+
+void hook_destroy(extent_hooks_t* hooks, void* addr, size_t size, bool, unsigned) {
+  purge(heap_of(hooks), addr, 0, size, MADV_DONTNEED);
+}
+
+bool hook_purge_forced(extent_hooks_t* hooks, void* addr, size_t, size_t offset, size_t length,
+                       unsigned) {
+  return purge(heap_of(hooks), addr, offset, length, MADV_DONTNEED);
+}
+
+bool hook_purge_lazy(extent_hooks_t* hooks, void* addr, size_t, size_t offset, size_t length,
+                     unsigned) {
+  return purge(heap_of(hooks), addr, offset, length, MADV_FREE);
+}
+
+bool hook_split(extent_hooks_t*, void*, size_t, size_t, size_t, bool, unsigned) { return false; }
+bool hook_merge(extent_hooks_t*, void*, size_t, void*, size_t, bool, unsigned) { return false; }
+
+void init_hooks(Heap* h, int tier) {
+  h->tier = tier;
+  h->hooks.alloc = hook_alloc;
+  h->hooks.dalloc = hook_dalloc;
+  h->hooks.destroy = hook_destroy;
+  h->hooks.commit = nullptr;
+  h->hooks.decommit = nullptr;
+  h->hooks.purge_lazy = h->file ? nullptr : hook_purge_lazy;
+  h->hooks.purge_forced = hook_purge_forced;
+  h->hooks.split = hook_split;
+  h->hooks.merge = hook_merge;
+}
+
+unsigned create_arena(Heap* h) {
+  unsigned idx = 0;
+  size_t sz = sizeof idx;
+  extent_hooks_t* hp = &h->hooks;
+  if (strata_je_mallctl("arenas.create", &idx, &sz, &hp, sizeof hp) != 0) return 0;
+  return idx;
+}
+
+void thread_exit(void*) {
+  Guard g;
+  for (int t = 0; t < kMaxTiers; ++t) {
+    int v = t_state.tcache[t];
+    if (v > 0) {
+      unsigned tc = static_cast<unsigned>(v - 1);
+      strata_je_mallctl("tcache.destroy", nullptr, nullptr, &tc, sizeof tc);
+    }
+    t_state.tcache[t] = -1;
+  }
+  t_state.dead = 1;
+}
+
+void do_bootstrap() {
+  g_stats = [] {
+    bool on = false;
+    size_t sz = sizeof on;
+    return strata_je_mallctl("config.stats", &on, &sz, nullptr, 0) == 0 && on;
+  }();
+  // One reservation, kMaxTiers slots of 2^g_shift bytes. Under an address-space
+  // limit (ulimit -v) take at most a quarter of it.
+  rlimit rl{};
+  uint64_t budget = UINT64_MAX;
+  if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) budget = rl.rlim_cur / 4;
+  void* base = MAP_FAILED;
+  for (g_shift = 40; g_shift >= 27; --g_shift) {
+    uint64_t total = static_cast<uint64_t>(kMaxTiers) << g_shift;
+    if (total > budget) continue;
+    base = strata_sys_mmap(nullptr, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                           -1, 0);
+    if (base != MAP_FAILED) break;
+  }
+  if (base == MAP_FAILED) {
+    g_plain = true;
+  } else {
+    g_base = reinterpret_cast<uintptr_t>(base);
+    g_total = static_cast<uintptr_t>(kMaxTiers) << g_shift;
+    Heap& h = g_heaps[0];
+    init_hooks(&h, 0);
+    h.lo = g_base;
+    h.end = h.hi = g_base + (uintptr_t{1} << g_shift);
+    h.bump.store(g_base, std::memory_order_relaxed);
+    h.enabled = true;
+    unsigned narenas = 0;
+    size_t sz = sizeof narenas;
+    if (strata_je_mallctl("opt.narenas", &narenas, &sz, nullptr, 0) != 0 || narenas == 0)
+      narenas = 4;
+    g_nt0 = narenas > kMaxT0Arenas ? kMaxT0Arenas : static_cast<int>(narenas);
+    unsigned a0 = create_arena(&h);
+    if (a0 == 0 ||
+        strata_je_mallctlnametomib("thread.arena", g_mib_thread_arena, &g_mib_thread_arena_len) != 0) {
+      g_plain = true;
+    } else {
+      g_t0_arena[0].store(a0, std::memory_order_relaxed);
+    }
+  }
+  g_key_ok = pthread_key_create(&g_key, thread_exit) == 0;
+  if (g_plain) {
+    g_t0_lo = 0;
+    g_t0_len = UINTPTR_MAX;
+  } else {
+    g_t0_lo = g_base;
+    g_t0_len = uintptr_t{1} << g_shift;
+  }
+}
+
+void bootstrap() {
+  int s = 0;
+  if (g_boot.compare_exchange_strong(s, 1, std::memory_order_acq_rel)) {
+    t_booting = true;
+    do_bootstrap();
+    t_booting = false;
+    g_boot.store(2, std::memory_order_release);
+    return;
+  }
+  if (t_booting) return;  // recursion from inside bootstrap: never expected
+  while (g_boot.load(std::memory_order_acquire) != 2) sched_yield();
+}
+
+int tcache_flags(int tier) {
+  int v = t_state.tcache[tier];
+  if (__builtin_expect(v > 0, 1)) return je::tcache_flag(v - 1);
+  if (v < 0 || t_state.dead || !g_key_ok) return je::kTcacheNone;
+  Guard g;
+  unsigned tc = 0;
+  size_t sz = sizeof tc;
+  if (strata_je_mallctl("tcache.create", &tc, &sz, nullptr, 0) != 0) {
+    t_state.tcache[tier] = -1;
+    return je::kTcacheNone;
+  }
+  t_state.tcache[tier] = static_cast<int>(tc) + 1;
+  if (!t_state.key_set) {
+    t_state.key_set = 1;
+    pthread_setspecific(g_key, reinterpret_cast<void*>(1));
+  }
+  return je::tcache_flag(static_cast<int>(tc));
+}
+
+// ---- PMEM file heap through libpmem2, loaded only when such a tier is configured ----
+struct Pmem2 {
+  decltype(&pmem2_config_new) config_new;
+  decltype(&pmem2_config_delete) config_delete;
+  decltype(&pmem2_config_set_required_store_granularity) set_granularity;
+  decltype(&pmem2_source_from_fd) source_from_fd;
+  decltype(&pmem2_source_delete) source_delete;
+  decltype(&pmem2_map_new) map_new;
+  decltype(&pmem2_map_get_address) map_address;
+  decltype(&pmem2_map_get_size) map_size;
+  decltype(&pmem2_map_get_store_granularity) map_granularity;
+  const char* (*errormsg)();
+};
+
+bool load_pmem2(Pmem2* p, std::string* err) {
+  void* lib = dlopen("libpmem2.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (lib == nullptr) {
+    *err = "libpmem2.so.1 not loadable (install libpmem2-1)";
+    return false;
+  }
+#define STRATA_SYM(field, name)                                           \
+  p->field = reinterpret_cast<decltype(p->field)>(dlsym(lib, name));      \
+  if (p->field == nullptr) {                                              \
+    *err = std::string("libpmem2 lacks ") + name;                         \
+    return false;                                                         \
+  }
+  STRATA_SYM(config_new, "pmem2_config_new")
+  STRATA_SYM(config_delete, "pmem2_config_delete")
+  STRATA_SYM(set_granularity, "pmem2_config_set_required_store_granularity")
+  STRATA_SYM(source_from_fd, "pmem2_source_from_fd")
+  STRATA_SYM(source_delete, "pmem2_source_delete")
+  STRATA_SYM(map_new, "pmem2_map_new")
+  STRATA_SYM(map_address, "pmem2_map_get_address")
+  STRATA_SYM(map_size, "pmem2_map_get_size")
+  STRATA_SYM(map_granularity, "pmem2_map_get_store_granularity")
+  STRATA_SYM(errormsg, "pmem2_errormsgU")
+#undef STRATA_SYM
+  return true;
+}
+
+bool map_pmem_file(const TierDef& def, Heap* h, std::string* err) {
+  int fd = ::open(def.path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    char name[300];
+    std::snprintf(name, sizeof name, "%s/strata-heap-%d-XXXXXX", def.path, static_cast<int>(getpid()));
+    fd = mkostemp(name, O_CLOEXEC);
+    if (fd >= 0) ::unlink(name);
+  }
+  if (fd < 0) {
+    *err = std::string("cannot create a heap file in ") + def.path + ": " + std::strerror(errno);
+    return false;
+  }
+  // Reserve every block now: a sparse file could fault with SIGBUS when the
+  // file system fills up, which would kill the program.
+  int fr = posix_fallocate(fd, 0, static_cast<off_t>(def.size));
+  if (fr != 0) {
+    *err = std::string("cannot reserve ") + std::to_string(def.size >> 20) + " MiB in " + def.path +
+           ": " + std::strerror(fr);
+    ::close(fd);
+    return false;
+  }
+  Pmem2 p{};
+  std::string why;
+  void* addr = nullptr;
+  size_t len = 0;
+  if (load_pmem2(&p, &why)) {
+    pmem2_config* cfg = nullptr;
+    pmem2_source* src = nullptr;
+    pmem2_map* map = nullptr;
+    if (p.config_new(&cfg) == 0 && p.set_granularity(cfg, PMEM2_GRANULARITY_PAGE) == 0 &&
+        p.source_from_fd(&src, fd) == 0 && p.map_new(&map, cfg, src) == 0) {
+      addr = p.map_address(map);
+      len = p.map_size(map);
+      bool byte = p.map_granularity(map) != PMEM2_GRANULARITY_PAGE;
+      why = byte ? "libpmem2 mapping, byte-addressable persistent memory (fs-dax)"
+                 : "libpmem2 mapping, page cache (not DAX)";
+      // The map handle is kept for the life of the process.
+    } else {
+      why = std::string("libpmem2: ") + p.errormsg() + "; plain shared mapping";
+    }
+    if (src != nullptr) p.source_delete(&src);
+    if (cfg != nullptr) p.config_delete(&cfg);
+  }
+  if (addr == nullptr) {
+    void* r = strata_sys_mmap(nullptr, def.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (r == MAP_FAILED) {
+      *err = std::string("cannot map the heap file in ") + def.path + ": " + std::strerror(errno);
+      ::close(fd);
+      return false;
+    }
+    addr = r;
+    len = def.size;
+  }
+  ::close(fd);
+  h->file = true;
+  h->lo = reinterpret_cast<uintptr_t>(addr);
+  h->end = h->lo + len;
+  h->hi = h->lo + (def.cap != 0 && def.cap < len ? def.cap : len);
+  h->bump.store(h->lo, std::memory_order_relaxed);
+  *err = why;  // informational on success
+  return true;
+}
+
+void read_arena_stats(unsigned arena, TierStats* s) {
+  if (!g_stats || arena == 0) return;
+  auto get = [&](const char* what) -> uint64_t {
+    char name[96];
+    std::snprintf(name, sizeof name, "stats.arenas.%u.%s", arena, what);
+    size_t v = 0;
+    size_t sz = sizeof v;
+    uint64_t v64 = 0;
+    if (std::strstr(what, "allocated") != nullptr) {
+      if (strata_je_mallctl(name, &v, &sz, nullptr, 0) == 0) return v;
+      return 0;
+    }
+    sz = sizeof v64;
+    if (strata_je_mallctl(name, &v64, &sz, nullptr, 0) == 0) return v64;
+    return 0;
+  };
+  s->allocated += get("small.allocated") + get("large.allocated");
+  s->nmalloc += get("small.nmalloc") + get("large.nmalloc");
+  s->ndalloc += get("small.ndalloc") + get("large.ndalloc");
+}
+
+}  // namespace
+
+void bind_thread() {
+  if (g_boot.load(std::memory_order_acquire) != 2) bootstrap();
+  if (g_boot.load(std::memory_order_acquire) != 2) return;  // recursion during bootstrap
+  if (g_plain) {
+    t_state.bound = 1;
+    return;
+  }
+  Guard g;
+  unsigned slot = g_rr.fetch_add(1, std::memory_order_relaxed) % static_cast<unsigned>(g_nt0);
+  unsigned a = g_t0_arena[slot].load(std::memory_order_acquire);
+  if (a == 0) {
+    lock();
+    a = g_t0_arena[slot].load(std::memory_order_relaxed);
+    if (a == 0) {
+      a = create_arena(&g_heaps[0]);
+      if (a == 0) a = g_t0_arena[0].load(std::memory_order_relaxed);
+      g_t0_arena[slot].store(a, std::memory_order_release);
+    }
+    unlock();
+  }
+  strata_je_mallctlbymib(g_mib_thread_arena, g_mib_thread_arena_len, nullptr, nullptr, &a, sizeof a);
+  t_state.bound = 1;
+}
+
+int tier_of(const void* p) {
+  uintptr_t u = reinterpret_cast<uintptr_t>(p);
+  if (u - g_t0_lo < g_t0_len) return 0;
+  int n = g_ntiers.load(std::memory_order_relaxed);
+  uintptr_t off = u - g_base;
+  if (off < g_total) {
+    int s = static_cast<int>(off >> g_shift);
+    return s < n && g_heaps[s].enabled && !g_heaps[s].file ? s : -1;
+  }
+  for (int t = 1; t < n; ++t) {
+    const Heap& h = g_heaps[t];
+    if (h.file && u - h.lo < h.end - h.lo) return t;
+  }
+  return -1;
+}
+
+void* alloc(int tier, size_t size, size_t align, bool zero) {
+  int flags = (align > 16 ? je::align_flag(align) : 0) | (zero ? je::kZero : 0);
+  if (size == 0) size = 1;
+  if (tier == 0) {
+    if (flags == 0) return strata_je_malloc(size);
+    return strata_je_mallocx(size, flags);
+  }
+  const Heap& h = g_heaps[tier];
+  if (!h.enabled || h.arena == 0) return nullptr;
+  return strata_je_mallocx(size, flags | je::arena_flag(h.arena) | tcache_flags(tier));
+}
+
+void dalloc(void* p, int tier) {
+  if (tier == 0) {
+    strata_je_free(p);
+    return;
+  }
+  strata_je_dallocx(p, tcache_flags(tier));
+}
+
+void* ralloc(void* p, int tier, size_t size) {
+  if (size == 0) size = 1;
+  if (tier == 0) return strata_je_realloc(p, size);
+  const Heap& h = g_heaps[tier];
+  return strata_je_rallocx(p, size, je::arena_flag(h.arena) | tcache_flags(tier));
+}
+
+size_t usable_size(const void* p) { return strata_je_malloc_usable_size(const_cast<void*>(p)); }
+
+int ntiers() { return g_ntiers.load(std::memory_order_relaxed); }
+void set_ntiers(int n) { g_ntiers.store(n, std::memory_order_release); }
+bool tier_enabled(int i) { return i >= 0 && i < ntiers() && g_heaps[i].enabled; }
+
+void tier_range(int i, uintptr_t* lo, uintptr_t* hi) {
+  *lo = g_heaps[i].lo;
+  *hi = g_heaps[i].bump.load(std::memory_order_relaxed);
+}
+
+bool configure_tier(int i, const TierDef& def, bool multi_node, std::string* err) {
+  ensure_thread();
+  if (i == 0)
+    STRATA_LOG(LogLevel::kDebug, "heap: %s, %d tier slots of 2^%u bytes at %#lx, %d tier-0 arenas",
+               g_plain ? "plain mode" : "tiered", kMaxTiers, g_shift, static_cast<unsigned long>(g_base),
+               g_nt0);
+  Guard g;
+  Heap& h = g_heaps[i];
+  h.enabled = false;
+  if (g_plain) {
+    *err = "no address range could be reserved (address-space limit?): one heap only";
+    return i == 0;
+  }
+  std::string info;
+  if (def.kind == TierKind::kPmemFile) {
+    if (i == 0) {
+      *err = "a PMEM file heap cannot be the first (default) tier";
+      return false;
+    }
+    if (!map_pmem_file(def, &h, err)) return false;
+    info = *err;
+  } else if (i == 0) {
+    h.hi = h.lo + (def.cap != 0 && def.cap < (uintptr_t{1} << g_shift) ? def.cap
+                                                                        : (uintptr_t{1} << g_shift));
+  } else {
+    h.lo = g_base + (static_cast<uintptr_t>(i) << g_shift);
+    h.end = h.lo + (uintptr_t{1} << g_shift);
+    h.hi = h.lo + (def.cap != 0 && def.cap < (uintptr_t{1} << g_shift) ? def.cap
+                                                                       : (uintptr_t{1} << g_shift));
+    h.bump.store(h.lo, std::memory_order_relaxed);
+    h.file = false;
+  }
+  init_hooks(&h, i);
+  if (multi_node && !def.nodes.empty() && def.kind != TierKind::kPmemFile) {
+    std::memset(h.mask, 0, sizeof h.mask);
+    for (int n = 0; n < kMaxNodes; ++n)
+      if (def.nodes.test(n)) h.mask[n / 64] |= 1UL << (n % 64);
+    h.maxnode = static_cast<unsigned long>(def.nodes.max_node()) + 2;
+    h.mode = def.nodes.count() == 1 ? kMpolPreferred : kMpolPreferredMany;
+    h.bind = true;
+    if (i == 0) {
+      // Extents carved before the configuration was read: move them now.
+      uintptr_t used = h.bump.load(std::memory_order_relaxed) - h.lo;
+      if (used != 0) apply_binding(&h, h.lo, used, kMpolMfMove);
+    }
+  } else {
+    h.bind = false;
+  }
+  if (i != 0 && h.arena == 0) {
+    h.arena = create_arena(&h);
+    if (h.arena == 0) {
+      *err = "jemalloc could not create an arena for it";
+      return false;
+    }
+  }
+  h.enabled = true;
+  *err = info;
+  return true;
+}
+
+bool bind_range(int tier, void* addr, size_t len) {
+  if (!tier_enabled(tier)) return false;
+  Heap& h = g_heaps[tier];
+  if (!h.bind || h.file) return false;
+  apply_binding(&h, reinterpret_cast<uintptr_t>(addr), len, 0);
+  return true;
+}
+
+void tier_stats(int tier, TierStats* out) {
+  *out = TierStats{};
+  const Heap& h = g_heaps[tier];
+  Guard g;
+  if (g_stats) {
+    uint64_t epoch = 1;
+    size_t sz = sizeof epoch;
+    strata_je_mallctl("epoch", &epoch, &sz, &epoch, sz);
+  }
+  if (tier == 0) {
+    for (int i = 0; i < g_nt0; ++i) {
+      unsigned a = g_t0_arena[i].load(std::memory_order_relaxed);
+      bool seen = false;
+      for (int j = 0; j < i; ++j) seen |= g_t0_arena[j].load(std::memory_order_relaxed) == a;
+      if (!seen) read_arena_stats(a, out);
+    }
+    out->foreign_frees = g_foreign_frees.load(std::memory_order_relaxed);
+  } else {
+    read_arena_stats(h.arena, out);
+  }
+  out->mapped = h.mapped.load(std::memory_order_relaxed);
+  out->cap = h.hi > h.lo && h.hi - h.lo < h.end - h.lo ? h.hi - h.lo : 0;
+  out->spill_out = h.spill_out.load(std::memory_order_relaxed);
+  out->spill_in = h.spill_in.load(std::memory_order_relaxed);
+  out->bind_errors = h.bind_errors.load(std::memory_order_relaxed);
+}
+
+void count_spill(int from, int to) {
+  g_heaps[from].spill_out.fetch_add(1, std::memory_order_relaxed);
+  g_heaps[to].spill_in.fetch_add(1, std::memory_order_relaxed);
+}
+
+void count_foreign_free() { g_foreign_frees.fetch_add(1, std::memory_order_relaxed); }
+
+bool stats_available() { return g_stats; }
+
+void prefork() {
+  lock();
+  region_map().lock();
+}
+void postfork_parent() {
+  region_map().unlock();
+  unlock();
+}
+void postfork_child() {
+  region_map().unlock();
+  unlock();
+}
+
+}  // namespace strata::heap

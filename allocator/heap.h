@@ -1,0 +1,84 @@
+// Tier heaps: one private-jemalloc heap per tier, each backed by its own
+// address range (a slot of one large reservation for node-backed tiers, the
+// file mapping for a PMEM file heap), so the tier of a pointer is a subtraction
+// and a shift. Extents are carved by jemalloc extent hooks that map memory,
+// bind it to the tier's nodes and register it in the region map.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "policy/config.h"
+
+namespace strata::heap {
+
+struct ThreadState {
+  uint8_t bound;       // this thread uses a tier-0 arena (set before its first allocation)
+  uint8_t depth;       // > 0 while strata itself runs on this thread (reentrancy guard)
+  uint8_t key_set;     // thread-exit destructor registered
+  uint8_t dead;        // past the thread-exit destructor: no explicit tcaches
+  int tcache[kMaxTiers];  // explicit tcache + 1 per tier (0 = none yet, -1 = use none)
+};
+extern __thread ThreadState t_state __attribute__((tls_model("initial-exec")));
+
+// Fast-path globals: tier 0's address range. In plain mode (no reservation
+// possible) lo = 0 and len = UINTPTR_MAX: every pointer is tier 0.
+extern uintptr_t g_t0_lo;
+extern uintptr_t g_t0_len;
+
+// Called on a thread's first allocation: bootstraps the heaps if needed and
+// binds the thread to a tier-0 arena. Allocates nothing through malloc.
+void bind_thread();
+inline void ensure_thread() {
+  if (__builtin_expect(!t_state.bound, 0)) bind_thread();
+}
+
+// Tier of a heap pointer, or -1 when strata did not allocate it.
+int tier_of(const void* p);
+
+// Allocate on one tier only (no spill). align 0 = natural.
+void* alloc(int tier, size_t size, size_t align, bool zero);
+void dalloc(void* p, int tier);
+// Resize in place or move within the same tier.
+void* ralloc(void* p, int tier, size_t size);
+size_t usable_size(const void* p);
+
+// ---- configuration (runtime init, single-threaded in practice) ----
+// Number of tiers in use; tier 0 always exists.
+int ntiers();
+// Sets up tier i from its definition; on failure the tier is disabled, *err says why.
+bool configure_tier(int i, const TierDef& def, bool multi_node, std::string* err);
+void set_ntiers(int n);
+bool tier_enabled(int i);
+// Applies tier i's NUMA binding to [addr, addr+len) (the program's own mmaps).
+// False when the tier has no binding to apply (file heap, single node, disabled).
+bool bind_range(int tier, void* addr, size_t len);
+// Address range of tier i's heap (for stats and tests).
+void tier_range(int i, uintptr_t* lo, uintptr_t* hi);
+
+struct TierStats {
+  uint64_t allocated;     // live bytes (jemalloc stats)
+  uint64_t nmalloc;       // allocations served
+  uint64_t ndalloc;       // deallocations
+  uint64_t mapped;        // bytes of address space carved for the heap
+  uint64_t cap;           // capacity limit (0 = none)
+  uint64_t spill_out;     // allocations that wanted this tier and went elsewhere
+  uint64_t spill_in;      // allocations placed here because a faster choice was full
+  uint64_t bind_errors;   // mbind failures
+  uint64_t foreign_frees; // pointers strata did not allocate, handed back to libc (tier 0 only)
+};
+void tier_stats(int tier, TierStats* out);
+void count_spill(int from, int to);
+void count_foreign_free();
+
+// pthread_atfork hooks for strata's own locks.
+void prefork();
+void postfork_parent();
+void postfork_child();
+
+// jemalloc reports whether it was built with statistics.
+bool stats_available();
+
+}  // namespace strata::heap

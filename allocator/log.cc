@@ -1,0 +1,43 @@
+#include "allocator/log.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdarg>
+#include <cstdio>
+
+#include "allocator/sys.h"
+
+namespace strata {
+namespace {
+constinit std::atomic<int> g_level{static_cast<int>(LogLevel::kWarn)};
+constinit std::atomic<int> g_lines{0};
+constexpr int kMaxLines = 200;
+}  // namespace
+
+void set_log_level(LogLevel l) { g_level.store(static_cast<int>(l), std::memory_order_relaxed); }
+LogLevel log_level() { return static_cast<LogLevel>(g_level.load(std::memory_order_relaxed)); }
+
+void log_msg(LogLevel l, const char* fmt, ...) {
+  (void)l;
+  int line = g_lines.fetch_add(1, std::memory_order_relaxed);
+  if (line > kMaxLines) return;
+  char buf[1024];
+  int n = 0;
+  if (line == kMaxLines) {
+    n = std::snprintf(buf, sizeof buf, "strata: further messages suppressed\n");
+  } else {
+    n = std::snprintf(buf, sizeof buf, "strata: ");
+    va_list ap;
+    va_start(ap, fmt);
+    int m = std::vsnprintf(buf + n, sizeof buf - static_cast<size_t>(n) - 1, fmt, ap);
+    va_end(ap);
+    if (m < 0) m = 0;
+    n += m;
+    if (n > static_cast<int>(sizeof buf) - 2) n = static_cast<int>(sizeof buf) - 2;
+    buf[n++] = '\n';
+  }
+  sys::write_all(STDERR_FILENO, buf, static_cast<size_t>(n));
+}
+
+}  // namespace strata

@@ -1,0 +1,48 @@
+// Shared by the interpose/ shims: the export macro and the fast-path checks.
+// Shims contain only the fast path; everything else is in src/runtime.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "allocator/heap.h"
+#include "allocator/jemalloc_api.h"
+#include "src/runtime.h"
+
+#define STRATA_EXPORT extern "C" __attribute__((visibility("default")))
+#define STRATA_LIKELY(x) __builtin_expect(!!(x), 1)
+
+namespace strata::interpose {
+
+// Thread bound to a tier-0 arena and no placement rule to evaluate.
+inline bool fast_path_ok() { return STRATA_LIKELY(heap::t_state.bound && !rt::g_heap_rules); }
+
+inline bool is_tier0(const void* p) {
+  return reinterpret_cast<uintptr_t>(p) - heap::g_t0_lo < heap::g_t0_len;
+}
+
+inline void* alloc(size_t size) {
+  if (fast_path_ok()) {
+    void* p = strata_je_malloc(size);
+    if (STRATA_LIKELY(p != nullptr)) return p;
+  }
+  return rt::malloc_slow(size, 0, false);
+}
+
+inline void* alloc_aligned(size_t align, size_t size) {
+  if (fast_path_ok()) {
+    void* p = heap::alloc(0, size, align, false);
+    if (STRATA_LIKELY(p != nullptr)) return p;
+  }
+  return rt::malloc_slow(size, align, false);
+}
+
+inline void dealloc(void* p) {
+  if (STRATA_LIKELY(is_tier0(p))) {
+    strata_je_free(p);
+    return;
+  }
+  if (p != nullptr) rt::free_slow(p);
+}
+
+}  // namespace strata::interpose

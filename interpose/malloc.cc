@@ -1,0 +1,109 @@
+// The malloc family and glibc's __libc_* aliases.
+#include <malloc.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "allocator/sys.h"
+#include "interpose/export.h"
+
+using strata::interpose::alloc;
+using strata::interpose::alloc_aligned;
+using strata::interpose::dealloc;
+
+namespace {
+bool is_pow2(size_t a) { return a != 0 && (a & (a - 1)) == 0; }
+size_t round_pow2(size_t a) {
+  if (a <= 1) return 1;
+  return size_t{1} << (64 - __builtin_clzl(a - 1));
+}
+size_t page_size() { return strata::sys::kPageSize; }
+
+// glibc's memalign accepts any alignment, rounding it up to a power of two.
+void* memalign_impl(size_t align, size_t size) {
+  if (align > (size_t{1} << 40)) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  return alloc_aligned(round_pow2(align), size);
+}
+}  // namespace
+
+STRATA_EXPORT void* malloc(size_t size) noexcept { return alloc(size); }
+
+STRATA_EXPORT void free(void* p) noexcept { dealloc(p); }
+
+STRATA_EXPORT void* calloc(size_t n, size_t size) noexcept {
+  size_t total = 0;
+  if (__builtin_mul_overflow(n, size, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (strata::interpose::fast_path_ok()) {
+    void* p = strata_je_calloc(1, total);
+    if (STRATA_LIKELY(p != nullptr)) return p;
+  }
+  return strata::rt::malloc_slow(total, 0, true);
+}
+
+STRATA_EXPORT void* realloc(void* p, size_t size) noexcept {
+  if (strata::interpose::fast_path_ok() && strata::interpose::is_tier0(p) && size != 0) {
+    void* q = strata_je_realloc(p, size);
+    if (STRATA_LIKELY(q != nullptr)) return q;
+  }
+  return strata::rt::realloc_impl(p, size);
+}
+
+STRATA_EXPORT void* reallocarray(void* p, size_t n, size_t size) noexcept {
+  size_t total = 0;
+  if (__builtin_mul_overflow(n, size, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return realloc(p, total);
+}
+
+STRATA_EXPORT int posix_memalign(void** out, size_t align, size_t size) noexcept {
+  if (!is_pow2(align) || align % sizeof(void*) != 0) return EINVAL;
+  void* p = alloc_aligned(align, size);
+  if (p == nullptr) return ENOMEM;
+  *out = p;
+  return 0;
+}
+
+STRATA_EXPORT void* aligned_alloc(size_t align, size_t size) noexcept { return memalign_impl(align, size); }
+
+STRATA_EXPORT void* memalign(size_t align, size_t size) noexcept { return memalign_impl(align, size); }
+
+STRATA_EXPORT void* valloc(size_t size) noexcept { return alloc_aligned(page_size(), size); }
+
+STRATA_EXPORT void* pvalloc(size_t size) noexcept {
+  size_t ps = page_size();
+  size_t rounded = 0;
+  if (__builtin_add_overflow(size, ps - 1, &rounded)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  rounded &= ~(ps - 1);
+  return alloc_aligned(ps, rounded == 0 ? ps : rounded);
+}
+
+STRATA_EXPORT size_t malloc_usable_size(void* p) noexcept {
+  if (STRATA_LIKELY(strata::interpose::is_tier0(p))) return strata_je_malloc_usable_size(p);
+  return strata::rt::usable_size(p);
+}
+
+// glibc's internal names, used by some programs and libraries directly.
+STRATA_EXPORT void* __libc_malloc(size_t size) noexcept { return malloc(size); }
+STRATA_EXPORT void __libc_free(void* p) noexcept { free(p); }
+STRATA_EXPORT void* __libc_calloc(size_t n, size_t size) noexcept { return calloc(n, size); }
+STRATA_EXPORT void* __libc_realloc(void* p, size_t size) noexcept { return realloc(p, size); }
+STRATA_EXPORT void* __libc_memalign(size_t align, size_t size) noexcept {
+  return memalign(align, size);
+}
+STRATA_EXPORT void* __libc_valloc(size_t size) noexcept { return valloc(size); }
+STRATA_EXPORT void* __libc_pvalloc(size_t size) noexcept { return pvalloc(size); }
+STRATA_EXPORT int __posix_memalign(void** out, size_t align, size_t size) noexcept {
+  return posix_memalign(out, align, size);
+}

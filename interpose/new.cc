@@ -1,0 +1,82 @@
+// Every replaceable operator new/delete (C++17: sized, aligned, nothrow).
+#include <cstddef>
+#include <new>
+
+#include "interpose/export.h"
+
+using strata::interpose::alloc;
+using strata::interpose::alloc_aligned;
+using strata::interpose::dealloc;
+
+#define STRATA_NEW_EXPORT __attribute__((visibility("default")))
+
+namespace {
+
+// Standard semantics: call the new-handler until it succeeds or gives up.
+void* new_impl(size_t size, size_t align) {
+  for (;;) {
+    void* p = align != 0 ? alloc_aligned(align, size) : alloc(size);
+    if (STRATA_LIKELY(p != nullptr)) return p;
+    std::new_handler h = std::get_new_handler();
+    if (h == nullptr) throw std::bad_alloc();
+    h();
+  }
+}
+
+void* new_nothrow(size_t size, size_t align) noexcept {
+  try {
+    return new_impl(size, align);
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+}  // namespace
+
+STRATA_NEW_EXPORT void* operator new(size_t n) {
+  void* p = alloc(n);
+  return STRATA_LIKELY(p != nullptr) ? p : new_impl(n, 0);
+}
+STRATA_NEW_EXPORT void* operator new[](size_t n) {
+  void* p = alloc(n);
+  return STRATA_LIKELY(p != nullptr) ? p : new_impl(n, 0);
+}
+STRATA_NEW_EXPORT void* operator new(size_t n, const std::nothrow_t&) noexcept {
+  void* p = alloc(n);
+  return STRATA_LIKELY(p != nullptr) ? p : new_nothrow(n, 0);
+}
+STRATA_NEW_EXPORT void* operator new[](size_t n, const std::nothrow_t&) noexcept {
+  void* p = alloc(n);
+  return STRATA_LIKELY(p != nullptr) ? p : new_nothrow(n, 0);
+}
+STRATA_NEW_EXPORT void* operator new(size_t n, std::align_val_t a) {
+  return new_impl(n, static_cast<size_t>(a));
+}
+STRATA_NEW_EXPORT void* operator new[](size_t n, std::align_val_t a) {
+  return new_impl(n, static_cast<size_t>(a));
+}
+STRATA_NEW_EXPORT void* operator new(size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+  return new_nothrow(n, static_cast<size_t>(a));
+}
+STRATA_NEW_EXPORT void* operator new[](size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+  return new_nothrow(n, static_cast<size_t>(a));
+}
+
+// Sizes passed to sized delete are ignored (as glibc does): a program that
+// passes a wrong size must not corrupt the heap.
+STRATA_NEW_EXPORT void operator delete(void* p) noexcept { dealloc(p); }
+STRATA_NEW_EXPORT void operator delete[](void* p) noexcept { dealloc(p); }
+STRATA_NEW_EXPORT void operator delete(void* p, const std::nothrow_t&) noexcept { dealloc(p); }
+STRATA_NEW_EXPORT void operator delete[](void* p, const std::nothrow_t&) noexcept { dealloc(p); }
+STRATA_NEW_EXPORT void operator delete(void* p, size_t) noexcept { dealloc(p); }
+STRATA_NEW_EXPORT void operator delete[](void* p, size_t) noexcept { dealloc(p); }
+STRATA_NEW_EXPORT void operator delete(void* p, std::align_val_t) noexcept { dealloc(p); }
+STRATA_NEW_EXPORT void operator delete[](void* p, std::align_val_t) noexcept { dealloc(p); }
+STRATA_NEW_EXPORT void operator delete(void* p, size_t, std::align_val_t) noexcept { dealloc(p); }
+STRATA_NEW_EXPORT void operator delete[](void* p, size_t, std::align_val_t) noexcept { dealloc(p); }
+STRATA_NEW_EXPORT void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+  dealloc(p);
+}
+STRATA_NEW_EXPORT void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+  dealloc(p);
+}

@@ -1,0 +1,40 @@
+// Reads the STRATA_* environment into a compiled policy. Shared by the
+// preloaded runtime and strata-run (--show-tiers, --explain, --check), so the
+// tool reports exactly what the library will do.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "allocator/discovery.h"
+#include "policy/config.h"
+
+namespace strata {
+
+struct LoadedConfig {
+  CompiledPolicy policy;           // tiers + rules in effect
+  std::vector<TierDef> discovered; // what sysfs showed
+  Topology topo;
+  bool strict = false;
+  bool tiers_from_env = false;
+  bool policy_from_env = false;
+  std::string stats;               // STRATA_STATS
+  int log_level = 1;  // LogLevel
+  std::string sysfs_root = "/sys";
+};
+
+// getenv-like lookup; returns nullptr when unset.
+using EnvLookup = std::function<const char*(const char*)>;
+
+// Fills cfg; every problem goes to diag (one line each, already saying what
+// was ignored). Never fails: bad input leaves defaults in place.
+// `all_names` lists the STRATA_* names present in the environment, to report
+// unknown (misspelt) variables.
+void load_config(const EnvLookup& env, const std::vector<std::string>& all_names,
+                 LoadedConfig* cfg, Diagnostics* diag);
+
+// Human-readable configuration summary (strata-run --explain, --show-tiers).
+std::string describe_tiers(const LoadedConfig& cfg);
+
+}  // namespace strata

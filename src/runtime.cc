@@ -1,0 +1,365 @@
+#include "src/runtime.h"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "allocator/heap.h"
+#include "allocator/jemalloc_api.h"
+#include "allocator/log.h"
+#include "allocator/region_map.h"
+#include "allocator/sys.h"
+#include "src/config_load.h"
+
+extern char** environ;
+
+namespace strata::rt {
+
+constinit bool g_heap_rules = false;
+
+namespace {
+
+using heap::t_state;
+
+constinit CompiledPolicy g_policy_storage;
+constinit std::atomic<const CompiledPolicy*> g_policy{nullptr};
+constinit std::atomic<int> g_init{0};
+constinit bool g_secure = false;
+constinit char g_stats_target[512] = {};
+constinit bool g_stats_on = false;
+
+using FreeFn = void (*)(void*);
+using UsableFn = size_t (*)(void*);
+constinit std::atomic<FreeFn> g_real_free{nullptr};
+constinit std::atomic<UsableFn> g_real_usable{nullptr};
+
+struct Guard {
+  Guard() { ++t_state.depth; }
+  ~Guard() { --t_state.depth; }
+  Guard(const Guard&) = delete;
+  Guard& operator=(const Guard&) = delete;
+};
+
+void resolve_libc() {
+  if (g_real_free.load(std::memory_order_acquire) != nullptr) return;
+  Guard g;
+  auto f = reinterpret_cast<FreeFn>(dlsym(RTLD_NEXT, "free"));
+  auto u = reinterpret_cast<UsableFn>(dlsym(RTLD_NEXT, "malloc_usable_size"));
+  // If strata is linked into the program rather than preloaded, RTLD_NEXT may
+  // find strata itself again: that would loop.
+  if (f == reinterpret_cast<FreeFn>(&::free)) f = nullptr;
+  g_real_usable.store(u, std::memory_order_release);
+  g_real_free.store(f, std::memory_order_release);
+}
+
+void* spill(int from, size_t size, size_t align, bool zero) {
+  const int n = heap::ntiers();
+  for (int step = 1; step < n; ++step) {
+    // Slower tiers first, then faster ones.
+    int t = from + step < n ? from + step : n - 1 - step;
+    if (t < 0 || !heap::tier_enabled(t)) continue;
+    void* p = heap::alloc(t, size, align, zero);
+    if (p != nullptr) {
+      heap::count_spill(from, t);
+      return p;
+    }
+  }
+  return nullptr;
+}
+
+int place(size_t size) {
+  const CompiledPolicy* pol = g_policy.load(std::memory_order_acquire);
+  if (pol == nullptr || t_state.depth != 0) return 0;
+  return pol->place(size, AllocKind::kHeap);
+}
+
+void* alloc_placed(int tier, size_t size, size_t align, bool zero, bool nospill) {
+  void* p = heap::tier_enabled(tier) ? heap::alloc(tier, size, align, zero) : nullptr;
+  if (p == nullptr && !nospill) p = spill(tier, size, align, zero);
+  if (p == nullptr) errno = ENOMEM;
+  return p;
+}
+
+void stats_at_exit() {
+  if (!g_stats_on) return;
+  int fd = STDERR_FILENO;
+  bool close_fd = false;
+  if (std::strcmp(g_stats_target, "1") != 0 && std::strcmp(g_stats_target, "stderr") != 0) {
+    fd = ::open(g_stats_target, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      STRATA_LOG(LogLevel::kError, "STRATA_STATS=\"%s\": cannot open: %s", g_stats_target,
+                 std::strerror(errno));
+      return;
+    }
+    close_fd = true;
+  }
+  write_stats(fd);
+  if (close_fd) ::close(fd);
+}
+
+void format_bytes(char* buf, size_t cap, uint64_t b) {
+  if (b < 10 * 1024) std::snprintf(buf, cap, "%lluB", static_cast<unsigned long long>(b));
+  else if (b < 10ULL << 20) std::snprintf(buf, cap, "%.1fK", static_cast<double>(b) / 1024.0);
+  else if (b < 10ULL << 30) std::snprintf(buf, cap, "%.1fM", static_cast<double>(b) / 1048576.0);
+  else std::snprintf(buf, cap, "%.1fG", static_cast<double>(b) / 1073741824.0);
+}
+
+struct MmapSums {
+  uint64_t bytes[kMaxTiers];
+  uint64_t count[kMaxTiers];
+};
+
+void sum_mmaps(const Region& r, void* ctx) {
+  auto* s = static_cast<MmapSums*>(ctx);
+  if (r.kind != RegionKind::kMmap || r.tier < 0 || r.tier >= kMaxTiers) return;
+  s->bytes[r.tier] += r.end - r.start;
+  s->count[r.tier] += 1;
+}
+
+void atfork_prepare() { heap::prefork(); }
+void atfork_parent() { heap::postfork_parent(); }
+void atfork_child() { heap::postfork_child(); }
+
+}  // namespace
+
+const CompiledPolicy* policy() { return g_policy.load(std::memory_order_acquire); }
+
+void init() {
+  int expected = 0;
+  if (!g_init.compare_exchange_strong(expected, 1)) return;
+  heap::ensure_thread();
+  Guard g;
+  pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+  resolve_libc();
+  g_secure = getauxval(AT_SECURE) != 0;
+  // The environment, read once; secure-execution programs read none of it.
+  std::vector<std::string> names;
+  if (!g_secure && environ != nullptr) {
+    for (char** e = environ; *e != nullptr; ++e) {
+      if (std::strncmp(*e, "STRATA_", 7) != 0) continue;
+      const char* eq = std::strchr(*e, '=');
+      if (eq != nullptr) names.emplace_back(*e, static_cast<size_t>(eq - *e));
+    }
+  }
+  auto lookup = [&](const char* name) -> const char* { return g_secure ? nullptr : getenv(name); };
+  LoadedConfig cfg;
+  Diagnostics diag;
+  load_config(lookup, names, &cfg, &diag);
+  set_log_level(static_cast<LogLevel>(cfg.log_level));
+  for (const std::string& e : diag.errors) log_msg(LogLevel::kError, "%s", e.c_str());
+  if (!diag.errors.empty() && cfg.strict) {
+    log_msg(LogLevel::kError, "STRATA_STRICT=1: configuration errors are fatal, exiting with status 2");
+    _exit(2);
+  }
+  if (!cfg.stats.empty() && !g_secure) {
+    std::snprintf(g_stats_target, sizeof g_stats_target, "%s", cfg.stats.c_str());
+    g_stats_on = std::strcmp(g_stats_target, "0") != 0;
+  }
+  // Bring up the tier heaps. A tier that cannot be set up is disabled: what
+  // would go there spills to the next tier.
+  bool multi_node = cfg.topo.nodes.size() > 1;
+  g_policy_storage = cfg.policy;
+  int n = cfg.policy.ntiers;
+  for (int i = 0; i < n; ++i) {
+    std::string why;
+    const TierDef& t = cfg.policy.tiers[i];
+    if (!heap::configure_tier(i, t, multi_node, &why)) {
+      log_msg(LogLevel::kError, "tier %d '%s' unavailable: %s; its allocations go to the next tier",
+              i, t.name, why.c_str());
+      if (cfg.strict) _exit(2);
+    } else if (!why.empty()) {
+      STRATA_LOG(LogLevel::kInfo, "tier %d '%s': %s", i, t.name, why.c_str());
+      std::snprintf(g_policy_storage.tiers[i].why, sizeof g_policy_storage.tiers[i].why, "%s",
+                    why.c_str());
+    }
+  }
+  heap::set_ntiers(n);
+  g_heap_rules = g_policy_storage.heap_rules;
+  g_policy.store(&g_policy_storage, std::memory_order_release);
+  STRATA_LOG(LogLevel::kInfo, "%d tier(s), %d rule(s)", n, g_policy_storage.nrules);
+}
+
+int tier_of_address(const void* p) {
+  int t = heap::tier_of(p);
+  if (t >= 0) return t;
+  Region r{};
+  if (region_map().find(reinterpret_cast<uintptr_t>(p), &r)) return r.tier;
+  return -1;
+}
+
+void* malloc_slow(size_t size, size_t align, bool zero) {
+  heap::ensure_thread();
+  const CompiledPolicy* pol = g_policy.load(std::memory_order_acquire);
+  if (pol == nullptr || t_state.depth != 0 || !g_heap_rules)
+    return alloc_placed(0, size, align, zero, false);
+  bool nospill = false;
+  int tier = pol->place(size, AllocKind::kHeap, &nospill);
+  return alloc_placed(tier, size, align, zero, nospill);
+}
+
+void free_slow(void* p) {
+  int t = heap::tier_of(p);
+  if (t >= 0) {
+    heap::dalloc(p, t);
+    return;
+  }
+  // Not strata's: allocated before the preload took over, or by code bound
+  // directly to libc. Hand it back to libc; never crash, at worst leak.
+  heap::count_foreign_free();
+  resolve_libc();
+  FreeFn f = g_real_free.load(std::memory_order_acquire);
+  if (f != nullptr) f(p);
+}
+
+size_t usable_size(void* p) {
+  if (p == nullptr) return 0;
+  if (heap::tier_of(p) >= 0) return heap::usable_size(p);
+  resolve_libc();
+  UsableFn u = g_real_usable.load(std::memory_order_acquire);
+  return u != nullptr ? u(p) : 0;
+}
+
+void* realloc_impl(void* p, size_t size) {
+  if (p == nullptr) return malloc_slow(size, 0, false);
+  if (size == 0) {  // glibc frees and returns NULL
+    free_slow(p);
+    return nullptr;
+  }
+  int tier = heap::tier_of(p);
+  if (tier < 0) {
+    size_t old = usable_size(p);
+    void* q = malloc_slow(size, 0, false);
+    if (q == nullptr) return nullptr;
+    std::memcpy(q, p, old < size ? old : size);
+    free_slow(p);
+    return q;
+  }
+  heap::ensure_thread();
+  int want = g_heap_rules ? place(size) : 0;
+  if (want == tier || !heap::tier_enabled(want)) {
+    void* q = heap::ralloc(p, tier, size);
+    if (q != nullptr) return q;
+  }
+  void* q = alloc_placed(want, size, 0, false, false);
+  if (q == nullptr) return nullptr;
+  size_t old = heap::usable_size(p);
+  std::memcpy(q, p, old < size ? old : size);
+  heap::dalloc(p, tier);
+  return q;
+}
+
+void* mmap_impl(void* addr, size_t len, int prot, int flags, int fd, long off) {
+  void* p = strata_sys_mmap(addr, len, prot, flags, fd, off);
+  if (p == MAP_FAILED || t_state.depth != 0) return p;
+  auto start = reinterpret_cast<uintptr_t>(p);
+  uintptr_t end = start + ((len + sys::kPageSize - 1) & ~(sys::kPageSize - 1));
+  bool anon_private = (flags & MAP_ANONYMOUS) != 0 && (flags & MAP_TYPE) == MAP_PRIVATE;
+  if (!anon_private) {
+    if ((flags & MAP_FIXED) != 0) region_map().remove(start, end);
+    return p;
+  }
+  Guard g;
+  int tier = 0;
+  const CompiledPolicy* pol = g_policy.load(std::memory_order_acquire);
+  if (pol != nullptr && pol->mmap_rules) tier = pol->place(len, AllocKind::kMmap);
+  if (!heap::bind_range(tier, p, end - start) && tier != 0) {
+    // A file-heap tier cannot back an anonymous mapping; it stays where the kernel puts it.
+    if (!heap::tier_enabled(tier) || pol->tiers[tier].kind == TierKind::kPmemFile) tier = 0;
+    heap::bind_range(0, p, end - start);
+  }
+  region_map().add(start, end, tier, RegionKind::kMmap, 0);
+  return p;
+}
+
+int munmap_impl(void* addr, size_t len) {
+  int r = strata_sys_munmap(addr, len);
+  if (r == 0) {
+    auto start = reinterpret_cast<uintptr_t>(addr);
+    region_map().remove(start, start + ((len + sys::kPageSize - 1) & ~(sys::kPageSize - 1)));
+  }
+  return r;
+}
+
+void* mremap_impl(void* old_addr, size_t old_len, size_t new_len, int flags, void* new_addr) {
+  auto old_start = reinterpret_cast<uintptr_t>(old_addr);
+  Region r{};
+  bool tracked = region_map().find(old_start, &r);
+  void* p = sys::mremap(old_addr, old_len, new_len, flags, new_addr);
+  if (p == MAP_FAILED || !tracked) return p;
+  constexpr int kDontUnmap = 4;  // MREMAP_DONTUNMAP
+  if ((flags & kDontUnmap) == 0) region_map().remove(old_start, old_start + old_len);
+  auto s = reinterpret_cast<uintptr_t>(p);
+  region_map().add(s, s + ((new_len + sys::kPageSize - 1) & ~(sys::kPageSize - 1)), r.tier, r.kind,
+                   r.site);
+  return p;
+}
+
+void write_stats(int fd) {
+  Guard g;
+  const CompiledPolicy* pol = g_policy.load(std::memory_order_acquire);
+  char buf[512];
+  char exe[128] = "?";
+  long n = sys::read_file("/proc/self/comm", exe, sizeof exe);
+  if (n > 0 && exe[n - 1] == '\n') exe[n - 1] = '\0';
+  int len = std::snprintf(buf, sizeof buf, "strata stats: pid %d (%s)%s\n", static_cast<int>(getpid()),
+                          exe, heap::stats_available() ? "" : " [jemalloc built without stats]");
+  sys::write_all(fd, buf, static_cast<size_t>(len));
+  len = std::snprintf(buf, sizeof buf, "%-4s %-10s %-10s %9s %9s %12s %12s %9s %9s %9s %7s %9s\n", "#",
+                      "tier", "nodes", "cap", "live", "allocs", "frees", "mapped", "spill-in",
+                      "spill-out", "mmaps", "mmap-size");
+  sys::write_all(fd, buf, static_cast<size_t>(len));
+  MmapSums sums{};
+  region_map().for_each(sum_mmaps, &sums);
+  int nt = pol != nullptr ? pol->ntiers : 1;
+  for (int t = 0; t < nt; ++t) {
+    heap::TierStats s{};
+    heap::tier_stats(t, &s);
+    char cap[16];
+    char live[16];
+    char mapped[16];
+    char msize[16];
+    if (s.cap) format_bytes(cap, sizeof cap, s.cap);
+    else std::snprintf(cap, sizeof cap, "-");
+    format_bytes(live, sizeof live, s.allocated);
+    format_bytes(mapped, sizeof mapped, s.mapped);
+    format_bytes(msize, sizeof msize, sums.bytes[t]);
+    const char* name = pol != nullptr ? pol->tiers[t].name : "dram";
+    char nodes[32] = "-";
+    if (pol != nullptr) {
+      const TierDef& d = pol->tiers[t];
+      if (d.kind == TierKind::kPmemFile) std::snprintf(nodes, sizeof nodes, "file");
+      else if (!d.nodes.empty()) std::snprintf(nodes, sizeof nodes, "%s", d.nodes.str().c_str());
+    }
+    len = std::snprintf(buf, sizeof buf,
+                        "%-4d %-10s %-10s %9s %9s %12llu %12llu %9s %9llu %9llu %7llu %9s%s\n", t,
+                        name, nodes, cap, live, static_cast<unsigned long long>(s.nmalloc),
+                        static_cast<unsigned long long>(s.ndalloc), mapped,
+                        static_cast<unsigned long long>(s.spill_in),
+                        static_cast<unsigned long long>(s.spill_out),
+                        static_cast<unsigned long long>(sums.count[t]), msize,
+                        heap::tier_enabled(t) ? "" : "  (unavailable)");
+    sys::write_all(fd, buf, static_cast<size_t>(len));
+  }
+  heap::TierStats s0{};
+  heap::tier_stats(0, &s0);
+  if (s0.foreign_frees != 0) {
+    len = std::snprintf(buf, sizeof buf, "foreign frees handed to libc: %llu\n",
+                        static_cast<unsigned long long>(s0.foreign_frees));
+    sys::write_all(fd, buf, static_cast<size_t>(len));
+  }
+}
+
+// Constructor and destructor of libstrata.so.
+__attribute__((constructor(101))) void strata_constructor() { init(); }
+__attribute__((destructor)) void strata_destructor() { stats_at_exit(); }
+
+}  // namespace strata::rt
