@@ -321,7 +321,7 @@ bool load_pmem2(Pmem2* p, std::string* err) {
   STRATA_SYM(map_address, "pmem2_map_get_address")
   STRATA_SYM(map_size, "pmem2_map_get_size")
   STRATA_SYM(map_granularity, "pmem2_map_get_store_granularity")
-  STRATA_SYM(errormsg, "pmem2_errormsgU")
+  STRATA_SYM(errormsg, "pmem2_errormsg")
 #undef STRATA_SYM
   return true;
 }

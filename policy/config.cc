@@ -564,13 +564,13 @@ bool parse_policy(std::string_view value, CompiledPolicy* policy, Diagnostics* d
   policy->heap_rules = policy->mmap_rules = false;
   for (Rule& r : rules) {
     std::string text;
-    if (r.prio != 0) text += "prio=" + std::to_string(r.prio) + ", ";
-    if (r.kinds == static_cast<uint8_t>(AllocKind::kHeap)) text += "kind=heap, ";
-    if (r.kinds == static_cast<uint8_t>(AllocKind::kMmap)) text += "kind=mmap, ";
-    if (r.size_min > 0) text += "size>=" + std::to_string(r.size_min) + ", ";
-    if (r.size_max != UINT64_MAX) text += "size<=" + std::to_string(r.size_max) + ", ";
-    if (text.empty()) text = "*, ";
-    text.resize(text.size() - 2);
+    if (r.kinds == static_cast<uint8_t>(AllocKind::kHeap)) text += ", kind=heap";
+    if (r.kinds == static_cast<uint8_t>(AllocKind::kMmap)) text += ", kind=mmap";
+    if (r.size_min > 0) text += ", size>=" + std::to_string(r.size_min);
+    if (r.size_max != UINT64_MAX) text += ", size<=" + std::to_string(r.size_max);
+    if (text.empty()) text = ", *";
+    if (r.prio != 0) text = ", prio=" + std::to_string(r.prio) + text;
+    text.erase(0, 2);
     text += " -> ";
     text += policy->tiers[r.tier].name;
     if (r.nospill) text += ", nospill";
