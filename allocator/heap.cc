@@ -18,12 +18,9 @@
 #include "allocator/region_map.h"
 #include "allocator/sys.h"
 
-// The private jemalloc's built-in configuration (jemalloc reads this weak
-// symbol, renamed from malloc_conf): no separate "huge" arena, whose extents
-// would not come from strata's hooks.
-extern "C" {
-__attribute__((visibility("hidden"))) const char* strata_je_malloc_conf = "oversize_threshold:0";
-}
+// jemalloc's dedicated "huge" arena (for allocations above oversize_threshold)
+// is never used: every thread is bound to a manual tier arena before its first
+// allocation, and jemalloc only routes threads on automatic arenas there.
 
 namespace strata::heap {
 
@@ -164,6 +161,15 @@ bool hook_purge_lazy(extent_hooks_t* hooks, void* addr, size_t, size_t offset, s
   return purge(heap_of(hooks), addr, offset, length, MADV_FREE);
 }
 
+// Commit is a no-op: the range stays mapped read-write; a decommitted range
+// was emptied (MADV_DONTNEED / MADV_REMOVE) and refills with zero pages.
+bool hook_commit(extent_hooks_t*, void*, size_t, size_t, size_t, unsigned) { return false; }
+
+bool hook_decommit(extent_hooks_t* hooks, void* addr, size_t, size_t offset, size_t length,
+                   unsigned) {
+  return purge(heap_of(hooks), addr, offset, length, MADV_DONTNEED);
+}
+
 bool hook_split(extent_hooks_t*, void*, size_t, size_t, size_t, bool, unsigned) { return false; }
 bool hook_merge(extent_hooks_t*, void*, size_t, void*, size_t, bool, unsigned) { return false; }
 
@@ -172,8 +178,8 @@ void init_hooks(Heap* h, int tier) {
   h->hooks.alloc = hook_alloc;
   h->hooks.dalloc = hook_dalloc;
   h->hooks.destroy = hook_destroy;
-  h->hooks.commit = nullptr;
-  h->hooks.decommit = nullptr;
+  h->hooks.commit = hook_commit;
+  h->hooks.decommit = hook_decommit;
   h->hooks.purge_lazy = h->file ? nullptr : hook_purge_lazy;
   h->hooks.purge_forced = hook_purge_forced;
   h->hooks.split = hook_split;
