@@ -32,6 +32,7 @@ constexpr const char* kUsage =
     "  --show-tiers       print the tiers found on this machine and why, then exit\n"
     "  --explain          print the effective configuration and rules, then exit\n"
     "  --check            validate the configuration; exit 0 if valid, 2 if not\n"
+    "  --options-table    print the STRATA_* options table (markdown), then exit\n"
     "  --version          print the version\n"
     "  -h, --help         this text\n"
     "\n"
@@ -209,7 +210,17 @@ int main(int argc, char** argv) {
     else if (a == "--show-tiers") show_tiers = true;
     else if (a == "--explain") explain = true;
     else if (a == "--check") check = true;
-    else if (a == "--version") {
+    else if (a == "--options-table") {
+      size_t count = 0;
+      const strata::OptionDef* opts = strata::options_table(&count);
+      static const char* kType[] = {"bool", "size", "enum", "string", "spec"};
+      std::printf("| variable | type | default | accepted | meaning |\n|---|---|---|---|---|\n");
+      for (size_t k = 0; k < count; ++k)
+        std::printf("| `%s` | %s | %s | %s | %s |\n", opts[k].name,
+                    kType[static_cast<int>(opts[k].type)], *opts[k].def ? opts[k].def : "(unset)",
+                    opts[k].range, opts[k].doc);
+      return 0;
+    } else if (a == "--version") {
       std::printf("strata-run 0.1.0\n");
       return 0;
     } else if (a == "-h" || a == "--help") {

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs everything strata needs, builds it, and runs every test: unit tests,
+# integration tests of real programs under the preload, and the multi-node
+# tests inside the NUMA test VM. Exit status 0 only if all pass.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+bash scripts/build.sh
+build=${STRATA_BUILD_DIR:-build}
+start=$(date +%s)
+status=0
+ctest --test-dir "$build" --output-on-failure -j2 -LE vm || status=$?
+if ctest --test-dir "$build" -N -L vm | grep -q 'Total Tests: [1-9]'; then
+  ctest --test-dir "$build" --output-on-failure -L vm || status=$?
+fi
+echo "run-tests: finished in $(( $(date +%s) - start )) s, status $status"
+exit "$status"
