@@ -131,8 +131,9 @@ void* hook_alloc(extent_hooks_t* hooks, void* new_addr, size_t size, size_t alig
     if (r == MAP_FAILED) return nullptr;  // that range of the slot stays unused
     apply_binding(h, start, size, 0);
   }
+  // No region-map update here: hooks run under jemalloc's locks, and a tier's
+  // heap is always the range [lo, bump) of its slot (tier_range()).
   h->mapped.fetch_add(size, std::memory_order_relaxed);
-  region_map().add(start, end, h->tier, RegionKind::kHeap, 0);
   *zero = true;
   *commit = true;
   return reinterpret_cast<void*>(start);
@@ -600,6 +601,11 @@ void count_foreign_free() { g_foreign_frees.fetch_add(1, std::memory_order_relax
 
 bool stats_available() { return g_stats; }
 
+// Lock order: strata's locks (arena creation, region map) before jemalloc's.
+// jemalloc registered its own fork handlers before strata's init ran, and
+// prepare handlers run in reverse order of registration, so these run first.
+// No strata lock is ever taken while a jemalloc lock is held (the extent hooks
+// take none).
 void prefork() {
   lock();
   region_map().lock();

@@ -1,7 +1,8 @@
-// The region map: every address range strata manages (heap extents handed to
-// the tier heaps, the program's anonymous mmaps) with its tier and site.
-// Updated on extent creation and mmap/munmap/mremap (never on the malloc fast
-// path), read by the sampler, the migration engine, stats and reports.
+// The region map: the program's anonymous mmaps strata manages, with tier and
+// site. (The tier heaps need no entries: each heap is the range [lo, bump) of
+// its own slot, see heap::tier_range.) Updated on mmap/munmap/mremap, never on
+// the malloc fast path and never under jemalloc's locks; read by the sampler,
+// the migration engine, stats and reports.
 // Storage is a sorted array in raw mmap'd memory: it never calls malloc.
 #pragma once
 
