@@ -37,7 +37,25 @@ constexpr int kMaxT0Arenas = 16;
 constexpr uintptr_t kPage = sys::kPageSize;
 
 struct Heap {
-  extent_hooks_t hooks{};
+  extent_hooks_t hooks{};  // first member: jemalloc hands us this pointer back
+  std::atomic<uintptr_t> bump{0};
+  uintptr_t lo = 0;
+  uintptr_t hi = 0;   // carve limit (capacity)
+  uintptr_t end = 0;  // end of the address range that belongs to this tier
+  unsigned long maxnode = 0;
+  std::atomic<uint64_t> mapped{0};
+  std::atomic<uint64_t> spill_out{0};
+  std::atomic<uint64_t> spill_in{0};
+  std::atomic<uint64_t> bind_errors{0};
+  // NUMA binding applied to every extent.
+  unsigned long mask[kMaxNodes / 64 + 1] = {};
+  int tier = 0;
+  int mode = 0;
+  unsigned arena = 0;  // tiers >= 1: the tier's arena
+  bool enabled = false;
+  bool file = false;
+  bool bind = false;
+};
 
 constinit Heap g_heaps[kMaxTiers];
 constinit std::atomic<int> g_ntiers{1};
