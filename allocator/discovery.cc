@@ -147,16 +147,20 @@ std::vector<TierDef> tiers_from_topology(const Topology& topo) {
     TierDef t;
     t.kind = kClassKind[cls];
     int k = ++used[cls];
-    if (k == 1) std::snprintf(t.name, sizeof t.name, "%s", kClassName[cls]);
-    else std::snprintf(t.name, sizeof t.name, "%s%d", kClassName[cls], k);
+    if (k == 1)
+      std::snprintf(t.name, sizeof t.name, "%s", kClassName[cls]);
+    else
+      std::snprintf(t.name, sizeof t.name, "%s%d", kClassName[cls], k);
     unsigned long long mem = 0;
     for (const NodeInfo* n : nodes) {
       t.nodes.set(n->id);
       mem += n->mem_bytes;
     }
     char tierbuf[48];
-    if (topo.has_memtiers) std::snprintf(tierbuf, sizeof tierbuf, "kernel memory_tier%d", memtier);
-    else std::snprintf(tierbuf, sizeof tierbuf, "no kernel memory tiers");
+    if (topo.has_memtiers)
+      std::snprintf(tierbuf, sizeof tierbuf, "kernel memory_tier%d", memtier);
+    else
+      std::snprintf(tierbuf, sizeof tierbuf, "no kernel memory tiers");
     std::snprintf(t.why, sizeof t.why, "nodes %s: %s, %llu MiB, %s, distance %d from CPU nodes",
                   t.nodes.str().c_str(), kClassWhy[cls], mem >> 20, tierbuf, cls == kCpu ? 10 : d);
     out.push_back(t);

@@ -12,7 +12,7 @@ namespace strata {
 struct NodeInfo {
   int id = -1;
   bool has_cpus = false;
-  bool dax_kmem = false;      // memory onlined from a DAX device by the kmem driver
+  bool dax_kmem = false;  // memory onlined from a DAX device by the kmem driver
   unsigned long long mem_bytes = 0;
   int memtier = -1;           // kernel memory tier id (larger = slower), -1 unknown
   std::vector<int> distance;  // SLIT row, indexed by node position in `nodes`

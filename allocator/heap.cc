@@ -81,7 +81,9 @@ void lock() {
     while (__atomic_load_n(&g_lock, __ATOMIC_RELAXED) != 0) sched_yield();
   }
 }
-void unlock() { __atomic_store_n(&g_lock, 0, __ATOMIC_RELEASE); }
+void unlock() {
+  __atomic_store_n(&g_lock, 0, __ATOMIC_RELEASE);
+}
 
 struct Guard {
   Guard() { ++t_state.depth; }
@@ -90,7 +92,9 @@ struct Guard {
   Guard& operator=(const Guard&) = delete;
 };
 
-Heap* heap_of(extent_hooks_t* h) { return reinterpret_cast<Heap*>(h); }
+Heap* heap_of(extent_hooks_t* h) {
+  return reinterpret_cast<Heap*>(h);
+}
 
 void apply_binding(Heap* h, uintptr_t start, size_t size, unsigned flags) {
   if (!h->bind) return;
@@ -140,7 +144,9 @@ void* hook_alloc(extent_hooks_t* hooks, void* new_addr, size_t size, size_t alig
 }
 
 // Returning true opts out: jemalloc keeps the range (retained) for reuse.
-bool hook_dalloc(extent_hooks_t*, void*, size_t, bool, unsigned) { return true; }
+bool hook_dalloc(extent_hooks_t*, void*, size_t, bool, unsigned) {
+  return true;
+}
 
 bool purge(Heap* h, void* addr, size_t offset, size_t length, int advice) {
   if (length == 0) return false;
@@ -164,15 +170,21 @@ bool hook_purge_lazy(extent_hooks_t* hooks, void* addr, size_t, size_t offset, s
 
 // Commit is a no-op: the range stays mapped read-write; a decommitted range
 // was emptied (MADV_DONTNEED / MADV_REMOVE) and refills with zero pages.
-bool hook_commit(extent_hooks_t*, void*, size_t, size_t, size_t, unsigned) { return false; }
+bool hook_commit(extent_hooks_t*, void*, size_t, size_t, size_t, unsigned) {
+  return false;
+}
 
 bool hook_decommit(extent_hooks_t* hooks, void* addr, size_t, size_t offset, size_t length,
                    unsigned) {
   return purge(heap_of(hooks), addr, offset, length, MADV_DONTNEED);
 }
 
-bool hook_split(extent_hooks_t*, void*, size_t, size_t, size_t, bool, unsigned) { return false; }
-bool hook_merge(extent_hooks_t*, void*, size_t, void*, size_t, bool, unsigned) { return false; }
+bool hook_split(extent_hooks_t*, void*, size_t, size_t, size_t, bool, unsigned) {
+  return false;
+}
+bool hook_merge(extent_hooks_t*, void*, size_t, void*, size_t, bool, unsigned) {
+  return false;
+}
 
 void init_hooks(Heap* h, int tier) {
   h->tier = tier;
@@ -244,8 +256,8 @@ void do_bootstrap() {
       narenas = 4;
     g_nt0 = narenas > kMaxT0Arenas ? kMaxT0Arenas : static_cast<int>(narenas);
     unsigned a0 = create_arena(&h);
-    if (a0 == 0 ||
-        strata_je_mallctlnametomib("thread.arena", g_mib_thread_arena, &g_mib_thread_arena_len) != 0) {
+    if (a0 == 0 || strata_je_mallctlnametomib("thread.arena", g_mib_thread_arena,
+                                              &g_mib_thread_arena_len) != 0) {
       g_plain = true;
     } else {
       g_t0_arena[0].store(a0, std::memory_order_relaxed);
@@ -313,11 +325,11 @@ bool load_pmem2(Pmem2* p, std::string* err) {
     *err = "libpmem2.so.1 not loadable (install libpmem2-1)";
     return false;
   }
-#define STRATA_SYM(field, name)                                           \
-  p->field = reinterpret_cast<decltype(p->field)>(dlsym(lib, name));      \
-  if (p->field == nullptr) {                                              \
-    *err = std::string("libpmem2 lacks ") + name;                         \
-    return false;                                                         \
+#define STRATA_SYM(field, name)                                      \
+  p->field = reinterpret_cast<decltype(p->field)>(dlsym(lib, name)); \
+  if (p->field == nullptr) {                                         \
+    *err = std::string("libpmem2 lacks ") + name;                    \
+    return false;                                                    \
   }
   STRATA_SYM(config_new, "pmem2_config_new")
   STRATA_SYM(config_delete, "pmem2_config_delete")
@@ -337,7 +349,8 @@ bool map_pmem_file(const TierDef& def, Heap* h, std::string* err) {
   int fd = ::open(def.path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (fd < 0) {
     char name[300];
-    std::snprintf(name, sizeof name, "%s/strata-heap-%d-XXXXXX", def.path, static_cast<int>(getpid()));
+    std::snprintf(name, sizeof name, "%s/strata-heap-%d-XXXXXX", def.path,
+                  static_cast<int>(getpid()));
     fd = mkostemp(name, O_CLOEXEC);
     if (fd >= 0) ::unlink(name);
   }
@@ -439,7 +452,8 @@ void bind_thread() {
     }
     unlock();
   }
-  strata_je_mallctlbymib(g_mib_thread_arena, g_mib_thread_arena_len, nullptr, nullptr, &a, sizeof a);
+  strata_je_mallctlbymib(g_mib_thread_arena, g_mib_thread_arena_len, nullptr, nullptr, &a,
+                         sizeof a);
   t_state.bound = 1;
 }
 
@@ -486,11 +500,19 @@ void* ralloc(void* p, int tier, size_t size) {
   return strata_je_rallocx(p, size, je::arena_flag(h.arena) | tcache_flags(tier));
 }
 
-size_t usable_size(const void* p) { return strata_je_malloc_usable_size(const_cast<void*>(p)); }
+size_t usable_size(const void* p) {
+  return strata_je_malloc_usable_size(const_cast<void*>(p));
+}
 
-int ntiers() { return g_ntiers.load(std::memory_order_relaxed); }
-void set_ntiers(int n) { g_ntiers.store(n, std::memory_order_release); }
-bool tier_enabled(int i) { return i >= 0 && i < ntiers() && g_heaps[i].enabled; }
+int ntiers() {
+  return g_ntiers.load(std::memory_order_relaxed);
+}
+void set_ntiers(int n) {
+  g_ntiers.store(n, std::memory_order_release);
+}
+bool tier_enabled(int i) {
+  return i >= 0 && i < ntiers() && g_heaps[i].enabled;
+}
 
 void tier_range(int i, uintptr_t* lo, uintptr_t* hi) {
   *lo = g_heaps[i].lo;
@@ -501,8 +523,8 @@ bool configure_tier(int i, const TierDef& def, bool multi_node, std::string* err
   ensure_thread();
   if (i == 0)
     STRATA_LOG(LogLevel::kDebug, "heap: %s, %d tier slots of 2^%u bytes at %#lx, %d tier-0 arenas",
-               g_plain ? "plain mode" : "tiered", kMaxTiers, g_shift, static_cast<unsigned long>(g_base),
-               g_nt0);
+               g_plain ? "plain mode" : "tiered", kMaxTiers, g_shift,
+               static_cast<unsigned long>(g_base), g_nt0);
   Guard g;
   Heap& h = g_heaps[i];
   h.enabled = false;
@@ -520,7 +542,7 @@ bool configure_tier(int i, const TierDef& def, bool multi_node, std::string* err
     info = *err;
   } else if (i == 0) {
     h.hi = h.lo + (def.cap != 0 && def.cap < (uintptr_t{1} << g_shift) ? def.cap
-                                                                        : (uintptr_t{1} << g_shift));
+                                                                       : (uintptr_t{1} << g_shift));
   } else {
     h.lo = g_base + (static_cast<uintptr_t>(i) << g_shift);
     h.end = h.lo + (uintptr_t{1} << g_shift);
@@ -597,9 +619,13 @@ void count_spill(int from, int to) {
   g_heaps[to].spill_in.fetch_add(1, std::memory_order_relaxed);
 }
 
-void count_foreign_free() { g_foreign_frees.fetch_add(1, std::memory_order_relaxed); }
+void count_foreign_free() {
+  g_foreign_frees.fetch_add(1, std::memory_order_relaxed);
+}
 
-bool stats_available() { return g_stats; }
+bool stats_available() {
+  return g_stats;
+}
 
 // Lock order: strata's locks (arena creation, region map) before jemalloc's.
 // jemalloc registered its own fork handlers before strata's init ran, and

@@ -15,10 +15,10 @@
 namespace strata::heap {
 
 struct ThreadState {
-  uint8_t bound;       // this thread uses a tier-0 arena (set before its first allocation)
-  uint8_t depth;       // > 0 while strata itself runs on this thread (reentrancy guard)
-  uint8_t key_set;     // thread-exit destructor registered
-  uint8_t dead;        // past the thread-exit destructor: no explicit tcaches
+  uint8_t bound;          // this thread uses a tier-0 arena (set before its first allocation)
+  uint8_t depth;          // > 0 while strata itself runs on this thread (reentrancy guard)
+  uint8_t key_set;        // thread-exit destructor registered
+  uint8_t dead;           // past the thread-exit destructor: no explicit tcaches
   int tcache[kMaxTiers];  // explicit tcache + 1 per tier (0 = none yet, -1 = use none)
 };
 extern __thread ThreadState t_state __attribute__((tls_model("initial-exec")));
@@ -59,15 +59,15 @@ bool bind_range(int tier, void* addr, size_t len);
 void tier_range(int i, uintptr_t* lo, uintptr_t* hi);
 
 struct TierStats {
-  uint64_t allocated;     // live bytes (jemalloc stats)
-  uint64_t nmalloc;       // allocations served
-  uint64_t ndalloc;       // deallocations
-  uint64_t mapped;        // bytes of address space carved for the heap
-  uint64_t cap;           // capacity limit (0 = none)
-  uint64_t spill_out;     // allocations that wanted this tier and went elsewhere
-  uint64_t spill_in;      // allocations placed here because a faster choice was full
-  uint64_t bind_errors;   // mbind failures
-  uint64_t foreign_frees; // pointers strata did not allocate, handed back to libc (tier 0 only)
+  uint64_t allocated;      // live bytes (jemalloc stats)
+  uint64_t nmalloc;        // allocations served
+  uint64_t ndalloc;        // deallocations
+  uint64_t mapped;         // bytes of address space carved for the heap
+  uint64_t cap;            // capacity limit (0 = none)
+  uint64_t spill_out;      // allocations that wanted this tier and went elsewhere
+  uint64_t spill_in;       // allocations placed here because a faster choice was full
+  uint64_t bind_errors;    // mbind failures
+  uint64_t foreign_frees;  // pointers strata did not allocate, handed back to libc (tier 0 only)
 };
 void tier_stats(int tier, TierStats* out);
 void count_spill(int from, int to);

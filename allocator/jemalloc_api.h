@@ -47,9 +47,15 @@ struct extent_hooks_s {
 }
 
 namespace strata::je {
-constexpr int align_flag(size_t a) { return __builtin_ctzl(a); }  // MALLOCX_ALIGN
-constexpr int kZero = 0x40;                                        // MALLOCX_ZERO
-constexpr int tcache_flag(int tc) { return (tc + 2) << 8; }        // MALLOCX_TCACHE
-constexpr int kTcacheNone = tcache_flag(-1);                       // MALLOCX_TCACHE_NONE
-constexpr int arena_flag(unsigned a) { return static_cast<int>((a + 1) << 20); }  // MALLOCX_ARENA
+constexpr int align_flag(size_t a) {
+  return __builtin_ctzl(a);
+}  // MALLOCX_ALIGN
+constexpr int kZero = 0x40;  // MALLOCX_ZERO
+constexpr int tcache_flag(int tc) {
+  return (tc + 2) << 8;
+}  // MALLOCX_TCACHE
+constexpr int kTcacheNone = tcache_flag(-1);  // MALLOCX_TCACHE_NONE
+constexpr int arena_flag(unsigned a) {
+  return static_cast<int>((a + 1) << 20);
+}  // MALLOCX_ARENA
 }  // namespace strata::je

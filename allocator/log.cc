@@ -15,8 +15,12 @@ constinit std::atomic<int> g_lines{0};
 constexpr int kMaxLines = 200;
 }  // namespace
 
-void set_log_level(LogLevel l) { g_level.store(static_cast<int>(l), std::memory_order_relaxed); }
-LogLevel log_level() { return static_cast<LogLevel>(g_level.load(std::memory_order_relaxed)); }
+void set_log_level(LogLevel l) {
+  g_level.store(static_cast<int>(l), std::memory_order_relaxed);
+}
+LogLevel log_level() {
+  return static_cast<LogLevel>(g_level.load(std::memory_order_relaxed));
+}
 
 void log_msg(LogLevel l, const char* fmt, ...) {
   (void)l;

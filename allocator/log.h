@@ -13,8 +13,8 @@ void log_msg(LogLevel l, const char* fmt, ...) __attribute__((format(printf, 2, 
 
 }  // namespace strata
 
-#define STRATA_LOG(level, ...)                                                   \
-  do {                                                                           \
-    if (static_cast<int>(level) <= static_cast<int>(::strata::log_level()))      \
-      ::strata::log_msg(level, __VA_ARGS__);                                     \
+#define STRATA_LOG(level, ...)                                              \
+  do {                                                                      \
+    if (static_cast<int>(level) <= static_cast<int>(::strata::log_level())) \
+      ::strata::log_msg(level, __VA_ARGS__);                                \
   } while (0)

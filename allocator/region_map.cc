@@ -13,7 +13,9 @@ namespace {
 constinit RegionMap g_map;  // constant-initialised: usable before any constructor runs
 }  // namespace
 
-RegionMap& region_map() { return g_map; }
+RegionMap& region_map() {
+  return g_map;
+}
 
 void RegionMap::lock() {
   while (__atomic_exchange_n(&lock_, 1, __ATOMIC_ACQUIRE) != 0) {
@@ -21,7 +23,9 @@ void RegionMap::lock() {
   }
 }
 
-void RegionMap::unlock() { __atomic_store_n(&lock_, 0, __ATOMIC_RELEASE); }
+void RegionMap::unlock() {
+  __atomic_store_n(&lock_, 0, __ATOMIC_RELEASE);
+}
 
 bool RegionMap::ensure_storage() {
   if (v_ != nullptr) return true;
@@ -37,8 +41,10 @@ size_t RegionMap::lower_bound(uintptr_t addr) const {
   size_t hi = n_;
   while (lo < hi) {
     size_t mid = (lo + hi) / 2;
-    if (v_[mid].end <= addr) lo = mid + 1;
-    else hi = mid;
+    if (v_[mid].end <= addr)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   return lo;
 }
@@ -93,7 +99,9 @@ bool RegionMap::add(uintptr_t start, uintptr_t end, int tier, RegionKind kind, u
   remove_locked(start, end);
   Region r{start, end, site, static_cast<int8_t>(tier), kind, 0};
   size_t i = lower_bound(start);
-  auto same = [&](const Region& o) { return o.tier == r.tier && o.kind == r.kind && o.site == r.site; };
+  auto same = [&](const Region& o) {
+    return o.tier == r.tier && o.kind == r.kind && o.site == r.site;
+  };
   bool merged = false;
   if (i > 0 && v_[i - 1].end == start && same(v_[i - 1])) {
     v_[i - 1].end = end;

@@ -15,7 +15,9 @@
 namespace strata::interpose {
 
 // Thread bound to a tier-0 arena and no placement rule to evaluate.
-inline bool fast_path_ok() { return STRATA_LIKELY(heap::t_state.bound && !rt::g_heap_rules); }
+inline bool fast_path_ok() {
+  return STRATA_LIKELY(heap::t_state.bound && !rt::g_heap_rules);
+}
 
 inline bool is_tier0(const void* p) {
   return reinterpret_cast<uintptr_t>(p) - heap::g_t0_lo < heap::g_t0_len;

@@ -13,12 +13,16 @@ using strata::interpose::alloc_aligned;
 using strata::interpose::dealloc;
 
 namespace {
-bool is_pow2(size_t a) { return a != 0 && (a & (a - 1)) == 0; }
+bool is_pow2(size_t a) {
+  return a != 0 && (a & (a - 1)) == 0;
+}
 size_t round_pow2(size_t a) {
   if (a <= 1) return 1;
   return size_t{1} << (64 - __builtin_clzl(a - 1));
 }
-size_t page_size() { return strata::sys::kPageSize; }
+size_t page_size() {
+  return strata::sys::kPageSize;
+}
 
 // glibc's memalign accepts any alignment, rounding it up to a power of two.
 void* memalign_impl(size_t align, size_t size) {
@@ -30,9 +34,13 @@ void* memalign_impl(size_t align, size_t size) {
 }
 }  // namespace
 
-STRATA_EXPORT void* malloc(size_t size) noexcept { return alloc(size); }
+STRATA_EXPORT void* malloc(size_t size) noexcept {
+  return alloc(size);
+}
 
-STRATA_EXPORT void free(void* p) noexcept { dealloc(p); }
+STRATA_EXPORT void free(void* p) noexcept {
+  dealloc(p);
+}
 
 STRATA_EXPORT void* calloc(size_t n, size_t size) noexcept {
   size_t total = 0;
@@ -72,11 +80,17 @@ STRATA_EXPORT int posix_memalign(void** out, size_t align, size_t size) noexcept
   return 0;
 }
 
-STRATA_EXPORT void* aligned_alloc(size_t align, size_t size) noexcept { return memalign_impl(align, size); }
+STRATA_EXPORT void* aligned_alloc(size_t align, size_t size) noexcept {
+  return memalign_impl(align, size);
+}
 
-STRATA_EXPORT void* memalign(size_t align, size_t size) noexcept { return memalign_impl(align, size); }
+STRATA_EXPORT void* memalign(size_t align, size_t size) noexcept {
+  return memalign_impl(align, size);
+}
 
-STRATA_EXPORT void* valloc(size_t size) noexcept { return alloc_aligned(page_size(), size); }
+STRATA_EXPORT void* valloc(size_t size) noexcept {
+  return alloc_aligned(page_size(), size);
+}
 
 STRATA_EXPORT void* pvalloc(size_t size) noexcept {
   size_t ps = page_size();
@@ -95,15 +109,27 @@ STRATA_EXPORT size_t malloc_usable_size(void* p) noexcept {
 }
 
 // glibc's internal names, used by some programs and libraries directly.
-STRATA_EXPORT void* __libc_malloc(size_t size) noexcept { return malloc(size); }
-STRATA_EXPORT void __libc_free(void* p) noexcept { free(p); }
-STRATA_EXPORT void* __libc_calloc(size_t n, size_t size) noexcept { return calloc(n, size); }
-STRATA_EXPORT void* __libc_realloc(void* p, size_t size) noexcept { return realloc(p, size); }
+STRATA_EXPORT void* __libc_malloc(size_t size) noexcept {
+  return malloc(size);
+}
+STRATA_EXPORT void __libc_free(void* p) noexcept {
+  free(p);
+}
+STRATA_EXPORT void* __libc_calloc(size_t n, size_t size) noexcept {
+  return calloc(n, size);
+}
+STRATA_EXPORT void* __libc_realloc(void* p, size_t size) noexcept {
+  return realloc(p, size);
+}
 STRATA_EXPORT void* __libc_memalign(size_t align, size_t size) noexcept {
   return memalign(align, size);
 }
-STRATA_EXPORT void* __libc_valloc(size_t size) noexcept { return valloc(size); }
-STRATA_EXPORT void* __libc_pvalloc(size_t size) noexcept { return pvalloc(size); }
+STRATA_EXPORT void* __libc_valloc(size_t size) noexcept {
+  return valloc(size);
+}
+STRATA_EXPORT void* __libc_pvalloc(size_t size) noexcept {
+  return pvalloc(size);
+}
 STRATA_EXPORT int __posix_memalign(void** out, size_t align, size_t size) noexcept {
   return posix_memalign(out, align, size);
 }

@@ -13,9 +13,12 @@ STRATA_EXPORT void* mmap(void* addr, size_t len, int prot, int flags, int fd, of
 STRATA_EXPORT void* mmap64(void* addr, size_t len, int prot, int flags, int fd, off_t off) noexcept
     __attribute__((alias("mmap")));
 
-STRATA_EXPORT int munmap(void* addr, size_t len) noexcept { return strata::rt::munmap_impl(addr, len); }
+STRATA_EXPORT int munmap(void* addr, size_t len) noexcept {
+  return strata::rt::munmap_impl(addr, len);
+}
 
-STRATA_EXPORT void* mremap(void* old_addr, size_t old_len, size_t new_len, int flags, ...) noexcept {
+STRATA_EXPORT void* mremap(void* old_addr, size_t old_len, size_t new_len, int flags,
+                           ...) noexcept {
   void* new_addr = nullptr;
   if ((flags & MREMAP_FIXED) != 0) {
     va_list ap;

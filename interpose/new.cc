@@ -58,25 +58,47 @@ STRATA_NEW_EXPORT void* operator new[](size_t n, std::align_val_t a) {
 STRATA_NEW_EXPORT void* operator new(size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
   return new_nothrow(n, static_cast<size_t>(a));
 }
-STRATA_NEW_EXPORT void* operator new[](size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+STRATA_NEW_EXPORT void* operator new[](size_t n, std::align_val_t a,
+                                       const std::nothrow_t&) noexcept {
   return new_nothrow(n, static_cast<size_t>(a));
 }
 
 // Sizes passed to sized delete are ignored (as glibc does): a program that
 // passes a wrong size must not corrupt the heap.
-STRATA_NEW_EXPORT void operator delete(void* p) noexcept { dealloc(p); }
-STRATA_NEW_EXPORT void operator delete[](void* p) noexcept { dealloc(p); }
-STRATA_NEW_EXPORT void operator delete(void* p, const std::nothrow_t&) noexcept { dealloc(p); }
-STRATA_NEW_EXPORT void operator delete[](void* p, const std::nothrow_t&) noexcept { dealloc(p); }
-STRATA_NEW_EXPORT void operator delete(void* p, size_t) noexcept { dealloc(p); }
-STRATA_NEW_EXPORT void operator delete[](void* p, size_t) noexcept { dealloc(p); }
-STRATA_NEW_EXPORT void operator delete(void* p, std::align_val_t) noexcept { dealloc(p); }
-STRATA_NEW_EXPORT void operator delete[](void* p, std::align_val_t) noexcept { dealloc(p); }
-STRATA_NEW_EXPORT void operator delete(void* p, size_t, std::align_val_t) noexcept { dealloc(p); }
-STRATA_NEW_EXPORT void operator delete[](void* p, size_t, std::align_val_t) noexcept { dealloc(p); }
+STRATA_NEW_EXPORT void operator delete(void* p) noexcept {
+  dealloc(p);
+}
+STRATA_NEW_EXPORT void operator delete[](void* p) noexcept {
+  dealloc(p);
+}
+STRATA_NEW_EXPORT void operator delete(void* p, const std::nothrow_t&) noexcept {
+  dealloc(p);
+}
+STRATA_NEW_EXPORT void operator delete[](void* p, const std::nothrow_t&) noexcept {
+  dealloc(p);
+}
+STRATA_NEW_EXPORT void operator delete(void* p, size_t) noexcept {
+  dealloc(p);
+}
+STRATA_NEW_EXPORT void operator delete[](void* p, size_t) noexcept {
+  dealloc(p);
+}
+STRATA_NEW_EXPORT void operator delete(void* p, std::align_val_t) noexcept {
+  dealloc(p);
+}
+STRATA_NEW_EXPORT void operator delete[](void* p, std::align_val_t) noexcept {
+  dealloc(p);
+}
+STRATA_NEW_EXPORT void operator delete(void* p, size_t, std::align_val_t) noexcept {
+  dealloc(p);
+}
+STRATA_NEW_EXPORT void operator delete[](void* p, size_t, std::align_val_t) noexcept {
+  dealloc(p);
+}
 STRATA_NEW_EXPORT void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
   dealloc(p);
 }
-STRATA_NEW_EXPORT void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+STRATA_NEW_EXPORT void operator delete[](void* p, std::align_val_t,
+                                         const std::nothrow_t&) noexcept {
   dealloc(p);
 }

@@ -80,10 +80,14 @@ std::string NodeMask::str() const {
 
 const char* tier_kind_name(TierKind k) {
   switch (k) {
-    case TierKind::kDram: return "dram";
-    case TierKind::kCxl: return "cxl";
-    case TierKind::kPmemNode: return "pmem-node";
-    case TierKind::kPmemFile: return "pmem-file";
+    case TierKind::kDram:
+      return "dram";
+    case TierKind::kCxl:
+      return "cxl";
+    case TierKind::kPmemNode:
+      return "pmem-node";
+    case TierKind::kPmemFile:
+      return "pmem-file";
   }
   return "?";
 }
@@ -109,7 +113,9 @@ void Diagnostics::add(std::string_view var, std::string_view value, size_t colum
 
 namespace {
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
@@ -142,7 +148,9 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
   return out;
 }
 
-std::string quote(std::string_view s) { return "'" + std::string(s) + "'"; }
+std::string quote(std::string_view s) {
+  return "'" + std::string(s) + "'";
+}
 
 }  // namespace
 
@@ -162,12 +170,23 @@ bool parse_size(std::string_view s, uint64_t* out) {
   if (!suffix.empty()) {
     char c = static_cast<char>(std::toupper(static_cast<unsigned char>(suffix[0])));
     switch (c) {
-      case 'K': mult = 1ULL << 10; break;
-      case 'M': mult = 1ULL << 20; break;
-      case 'G': mult = 1ULL << 30; break;
-      case 'T': mult = 1ULL << 40; break;
-      case 'B': mult = 1; break;
-      default: return false;
+      case 'K':
+        mult = 1ULL << 10;
+        break;
+      case 'M':
+        mult = 1ULL << 20;
+        break;
+      case 'G':
+        mult = 1ULL << 30;
+        break;
+      case 'T':
+        mult = 1ULL << 40;
+        break;
+      case 'B':
+        mult = 1;
+        break;
+      default:
+        return false;
     }
     suffix.remove_prefix(1);
     if (c != 'B') {
@@ -233,7 +252,8 @@ bool parse_tiers(std::string_view value, const std::vector<TierDef>& discovered,
     if (e.empty()) continue;
     size_t colon = e.find(':');
     std::string_view name = trim(e.substr(0, colon));
-    std::string_view attrs = colon == std::string_view::npos ? std::string_view{} : e.substr(colon + 1);
+    std::string_view attrs =
+        colon == std::string_view::npos ? std::string_view{} : e.substr(colon + 1);
     if (!valid_name(name)) {
       diag->add(kVar, value, col(value, e),
                 "bad tier name " + quote(name) + " (expected 1-31 letters, digits, '_' or '-')");
@@ -285,8 +305,7 @@ bool parse_tiers(std::string_view value, const std::vector<TierDef>& discovered,
       } else if (key == "cap") {
         if (!parse_size(val, &t.cap) || t.cap == 0) {
           diag->add(kVar, value, col(value, val.empty() ? a : val),
-                    "bad capacity " + quote(val) +
-                        " (expected a size > 0 such as 512M or 8G)");
+                    "bad capacity " + quote(val) + " (expected a size > 0 such as 512M or 8G)");
           ok = false;
         }
       } else if (key == "size") {
@@ -306,9 +325,12 @@ bool parse_tiers(std::string_view value, const std::vector<TierDef>& discovered,
         }
         has_path = true;
       } else if (key == "kind") {
-        if (val == "dram") t.kind = TierKind::kDram;
-        else if (val == "cxl") t.kind = TierKind::kCxl;
-        else if (val == "pmem") t.kind = TierKind::kPmemNode;
+        if (val == "dram")
+          t.kind = TierKind::kDram;
+        else if (val == "cxl")
+          t.kind = TierKind::kCxl;
+        else if (val == "pmem")
+          t.kind = TierKind::kPmemNode;
         else {
           diag->add(kVar, value, col(value, val.empty() ? a : val),
                     "bad kind " + quote(val) + " (expected dram, cxl or pmem)");
@@ -377,7 +399,8 @@ bool parse_tiers(std::string_view value, const std::vector<TierDef>& discovered,
   }
   if (diag->errors.size() == errors_before) {
     if (tiers.empty()) {
-      diag->add(kVar, value, 1, "no tier declared (expected name:nodes=LIST or name:path=DIR,size=SIZE)");
+      diag->add(kVar, value, 1,
+                "no tier declared (expected name:nodes=LIST or name:path=DIR,size=SIZE)");
     } else if (tiers.size() > static_cast<size_t>(kMaxTiers)) {
       diag->add(kVar, value, 1,
                 std::to_string(tiers.size()) + " tiers declared (expected at most " +
@@ -396,8 +419,10 @@ bool parse_cond(std::string_view c, Rule* r, std::string* expected) {
   if (c == "*") return true;
   if (c.substr(0, 5) == "kind=") {
     std::string_view k = trim(c.substr(5));
-    if (k == "heap") r->kinds &= static_cast<uint8_t>(AllocKind::kHeap);
-    else if (k == "mmap") r->kinds &= static_cast<uint8_t>(AllocKind::kMmap);
+    if (k == "heap")
+      r->kinds &= static_cast<uint8_t>(AllocKind::kHeap);
+    else if (k == "mmap")
+      r->kinds &= static_cast<uint8_t>(AllocKind::kMmap);
     else {
       *expected = "bad kind " + quote(k) + " (expected heap or mmap)";
       return false;
@@ -485,7 +510,8 @@ bool parse_policy(std::string_view value, CompiledPolicy* policy, Diagnostics* d
     std::string_view lhs = trim(e.substr(0, arrow));
     std::string_view rhs = trim(e.substr(arrow + 2));
     if (lhs.empty()) {
-      diag->add(kVar, value, col(value, e), "rule " + quote(e) + " has no condition (use * for all)");
+      diag->add(kVar, value, col(value, e),
+                "rule " + quote(e) + " has no condition (use * for all)");
       continue;
     }
     for (std::string_view c : split(lhs, ',')) {
@@ -496,13 +522,14 @@ bool parse_policy(std::string_view value, CompiledPolicy* policy, Diagnostics* d
         int v = 0;
         bool neg = !p.empty() && p[0] == '-';
         if (neg) p.remove_prefix(1);
-        bool good = !p.empty() && p.size() <= 6 &&
-                    std::all_of(p.begin(), p.end(),
-                                [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); });
+        bool good = !p.empty() && p.size() <= 6 && std::all_of(p.begin(), p.end(), [](char ch) {
+          return std::isdigit(static_cast<unsigned char>(ch));
+        });
         for (char ch : p) v = v * 10 + (ch - '0');
         if (!good) {
-          diag->add(kVar, value, col(value, tc.empty() ? c : tc),
-                    "bad priority " + quote(tc) + " (expected prio=N with N from -999999 to 999999)");
+          diag->add(
+              kVar, value, col(value, tc.empty() ? c : tc),
+              "bad priority " + quote(tc) + " (expected prio=N with N from -999999 to 999999)");
           ok = false;
         }
         r.prio = neg ? -v : v;
@@ -588,7 +615,8 @@ std::string explain_rules(const CompiledPolicy& policy) {
     out += policy.rules[i].text;
     out += '\n';
   }
-  if (policy.nrules == 0) out += "(no rules: everything on " + std::string(policy.tiers[0].name) + ")\n";
+  if (policy.nrules == 0)
+    out += "(no rules: everything on " + std::string(policy.tiers[0].name) + ")\n";
   return out;
 }
 

@@ -21,11 +21,11 @@ inline constexpr int kMaxRules = 64;
 enum class OptType { kBool, kSize, kEnum, kString, kSpec };
 
 struct OptionDef {
-  const char* name;     // STRATA_...
+  const char* name;  // STRATA_...
   OptType type;
-  const char* def;      // default, as the user would write it ("" = unset)
-  const char* range;    // accepted values, for docs and error messages
-  const char* doc;      // one line
+  const char* def;    // default, as the user would write it ("" = unset)
+  const char* range;  // accepted values, for docs and error messages
+  const char* doc;    // one line
 };
 
 // Every STRATA_* variable strata reads. docs/configuration.md is checked against it.
@@ -40,7 +40,7 @@ struct NodeMask {
   bool empty() const;
   int count() const;
   int first() const;
-  int max_node() const;  // highest set node, -1 if empty
+  int max_node() const;     // highest set node, -1 if empty
   std::string str() const;  // kernel list syntax: "0-1,3"
   bool operator==(const NodeMask&) const = default;
 };
@@ -52,11 +52,11 @@ const char* tier_kind_name(TierKind k);
 struct TierDef {
   char name[32] = {};
   TierKind kind = TierKind::kDram;
-  NodeMask nodes;        // empty for a file heap
-  uint64_t cap = 0;      // capacity limit in bytes, 0 = none
-  char path[256] = {};   // PMEM file-heap directory
-  uint64_t size = 0;     // PMEM file-heap size
-  char why[192] = {};    // how it was found / declared, for --show-tiers
+  NodeMask nodes;       // empty for a file heap
+  uint64_t cap = 0;     // capacity limit in bytes, 0 = none
+  char path[256] = {};  // PMEM file-heap directory
+  uint64_t size = 0;    // PMEM file-heap size
+  char why[192] = {};   // how it was found / declared, for --show-tiers
 };
 
 // ------------------------------------------------------------------- policy
@@ -64,21 +64,21 @@ enum class AllocKind : uint8_t { kHeap = 1, kMmap = 2 };
 
 struct Rule {
   int prio = 0;
-  int order = 0;             // position in the source, tie-breaker
-  uint64_t size_min = 0;     // inclusive
+  int order = 0;                   // position in the source, tie-breaker
+  uint64_t size_min = 0;           // inclusive
   uint64_t size_max = UINT64_MAX;  // inclusive
-  uint8_t kinds = 3;         // AllocKind bits
+  uint8_t kinds = 3;               // AllocKind bits
   int tier = 0;
   bool nospill = false;
-  char text[96] = {};        // normal form, for --explain
+  char text[96] = {};  // normal form, for --explain
 };
 
 struct CompiledPolicy {
   int ntiers = 0;
   TierDef tiers[kMaxTiers];
   int nrules = 0;
-  Rule rules[kMaxRules];       // sorted: highest prio first, then source order
-  bool heap_rules = false;     // some rule can match a heap allocation
+  Rule rules[kMaxRules];    // sorted: highest prio first, then source order
+  bool heap_rules = false;  // some rule can match a heap allocation
   bool mmap_rules = false;
 
   // Tier for an allocation; 0 (fastest) when no rule matches.

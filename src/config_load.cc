@@ -15,9 +15,12 @@ void suffix_new(Diagnostics* diag, size_t from, const char* suffix) {
 std::string fmt_size(uint64_t b) {
   char buf[32];
   if (b == 0) return "-";
-  if (b % (1ULL << 30) == 0) std::snprintf(buf, sizeof buf, "%lluG", static_cast<unsigned long long>(b >> 30));
-  else if (b % (1ULL << 20) == 0) std::snprintf(buf, sizeof buf, "%lluM", static_cast<unsigned long long>(b >> 20));
-  else std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(b));
+  if (b % (1ULL << 30) == 0)
+    std::snprintf(buf, sizeof buf, "%lluG", static_cast<unsigned long long>(b >> 30));
+  else if (b % (1ULL << 20) == 0)
+    std::snprintf(buf, sizeof buf, "%lluM", static_cast<unsigned long long>(b >> 20));
+  else
+    std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(b));
   return buf;
 }
 
@@ -35,8 +38,7 @@ void load_config(const EnvLookup& env, const std::vector<std::string>& all_names
     diag->add(name, v ? v : "", 1, "unknown variable (expected one of: " + known + "); ignored");
   }
   if (const char* v = env("STRATA_STRICT")) {
-    if (!parse_bool(v, &cfg->strict))
-      diag->add("STRATA_STRICT", v, 1, "expected 0 or 1; using 0");
+    if (!parse_bool(v, &cfg->strict)) diag->add("STRATA_STRICT", v, 1, "expected 0 or 1; using 0");
   }
   if (const char* v = env("STRATA_LOG")) {
     static const char* kLevels[] = {"error", "warn", "info", "debug"};
@@ -50,8 +52,10 @@ void load_config(const EnvLookup& env, const std::vector<std::string>& all_names
   }
   if (const char* v = env("STRATA_STATS")) cfg->stats = v;
   if (const char* v = env("STRATA_SYSFS_ROOT")) {
-    if (v[0] == '/') cfg->sysfs_root = v;
-    else diag->add("STRATA_SYSFS_ROOT", v, 1, "expected an absolute directory path; using /sys");
+    if (v[0] == '/')
+      cfg->sysfs_root = v;
+    else
+      diag->add("STRATA_SYSFS_ROOT", v, 1, "expected an absolute directory path; using /sys");
   }
 
   cfg->topo = read_topology(cfg->sysfs_root);
@@ -101,7 +105,8 @@ void load_config(const EnvLookup& env, const std::vector<std::string>& all_names
                       " (expected @/path/to/readable/file)");
         readable = false;
       } else if (n == static_cast<long>(sizeof buf) - 1) {
-        diag->add("STRATA_POLICY", v, 2, "policy file larger than 64 KiB (expected a smaller file)");
+        diag->add("STRATA_POLICY", v, 2,
+                  "policy file larger than 64 KiB (expected a smaller file)");
         readable = false;
       } else {
         text.assign(buf, static_cast<size_t>(n));
@@ -124,13 +129,13 @@ std::string describe_tiers(const LoadedConfig& cfg) {
   std::snprintf(line, sizeof line, "tiers (fastest first) from %s:\n",
                 cfg.tiers_from_env ? "STRATA_TIERS" : ("sysfs at " + cfg.sysfs_root).c_str());
   out += line;
-  std::snprintf(line, sizeof line, "  %-3s %-10s %-10s %-10s %-8s %s\n", "#", "name", "kind", "nodes",
-                "cap", "why");
+  std::snprintf(line, sizeof line, "  %-3s %-10s %-10s %-10s %-8s %s\n", "#", "name", "kind",
+                "nodes", "cap", "why");
   out += line;
   for (int i = 0; i < cfg.policy.ntiers; ++i) {
     const TierDef& t = cfg.policy.tiers[i];
     std::string nodes = t.kind == TierKind::kPmemFile ? std::string(t.path)
-                                                       : (t.nodes.empty() ? "any" : t.nodes.str());
+                                                      : (t.nodes.empty() ? "any" : t.nodes.str());
     std::snprintf(line, sizeof line, "  %-3d %-10s %-10s %-10s %-8s %s\n", i, t.name,
                   tier_kind_name(t.kind), nodes.c_str(), fmt_size(t.cap).c_str(), t.why);
     out += line;

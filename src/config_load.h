@@ -13,13 +13,13 @@
 namespace strata {
 
 struct LoadedConfig {
-  CompiledPolicy policy;           // tiers + rules in effect
-  std::vector<TierDef> discovered; // what sysfs showed
+  CompiledPolicy policy;            // tiers + rules in effect
+  std::vector<TierDef> discovered;  // what sysfs showed
   Topology topo;
   bool strict = false;
   bool tiers_from_env = false;
   bool policy_from_env = false;
-  std::string stats;               // STRATA_STATS
+  std::string stats;  // STRATA_STATS
   int log_level = 1;  // LogLevel
   std::string sysfs_root = "/sys";
 };
@@ -31,8 +31,8 @@ using EnvLookup = std::function<const char*(const char*)>;
 // was ignored). Never fails: bad input leaves defaults in place.
 // `all_names` lists the STRATA_* names present in the environment, to report
 // unknown (misspelt) variables.
-void load_config(const EnvLookup& env, const std::vector<std::string>& all_names,
-                 LoadedConfig* cfg, Diagnostics* diag);
+void load_config(const EnvLookup& env, const std::vector<std::string>& all_names, LoadedConfig* cfg,
+                 Diagnostics* diag);
 
 // Human-readable configuration summary (strata-run --explain, --show-tiers).
 std::string describe_tiers(const LoadedConfig& cfg);

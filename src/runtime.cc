@@ -107,10 +107,14 @@ void stats_at_exit() {
 }
 
 void format_bytes(char* buf, size_t cap, uint64_t b) {
-  if (b < 10 * 1024) std::snprintf(buf, cap, "%lluB", static_cast<unsigned long long>(b));
-  else if (b < 10ULL << 20) std::snprintf(buf, cap, "%.1fK", static_cast<double>(b) / 1024.0);
-  else if (b < 10ULL << 30) std::snprintf(buf, cap, "%.1fM", static_cast<double>(b) / 1048576.0);
-  else std::snprintf(buf, cap, "%.1fG", static_cast<double>(b) / 1073741824.0);
+  if (b < 10 * 1024)
+    std::snprintf(buf, cap, "%lluB", static_cast<unsigned long long>(b));
+  else if (b < 10ULL << 20)
+    std::snprintf(buf, cap, "%.1fK", static_cast<double>(b) / 1024.0);
+  else if (b < 10ULL << 30)
+    std::snprintf(buf, cap, "%.1fM", static_cast<double>(b) / 1048576.0);
+  else
+    std::snprintf(buf, cap, "%.1fG", static_cast<double>(b) / 1073741824.0);
 }
 
 struct MmapSums {
@@ -125,13 +129,21 @@ void sum_mmaps(const Region& r, void* ctx) {
   s->count[r.tier] += 1;
 }
 
-void atfork_prepare() { heap::prefork(); }
-void atfork_parent() { heap::postfork_parent(); }
-void atfork_child() { heap::postfork_child(); }
+void atfork_prepare() {
+  heap::prefork();
+}
+void atfork_parent() {
+  heap::postfork_parent();
+}
+void atfork_child() {
+  heap::postfork_child();
+}
 
 }  // namespace
 
-const CompiledPolicy* policy() { return g_policy.load(std::memory_order_acquire); }
+const CompiledPolicy* policy() {
+  return g_policy.load(std::memory_order_acquire);
+}
 
 void init() {
   int expected = 0;
@@ -157,7 +169,8 @@ void init() {
   set_log_level(static_cast<LogLevel>(cfg.log_level));
   for (const std::string& e : diag.errors) log_msg(LogLevel::kError, "%s", e.c_str());
   if (!diag.errors.empty() && cfg.strict) {
-    log_msg(LogLevel::kError, "STRATA_STRICT=1: configuration errors are fatal, exiting with status 2");
+    log_msg(LogLevel::kError,
+            "STRATA_STRICT=1: configuration errors are fatal, exiting with status 2");
     _exit(2);
   }
   if (!cfg.stats.empty() && !g_secure) {
@@ -310,11 +323,12 @@ void write_stats(int fd) {
   char exe[128] = "?";
   long n = sys::read_file("/proc/self/comm", exe, sizeof exe);
   if (n > 0 && exe[n - 1] == '\n') exe[n - 1] = '\0';
-  int len = std::snprintf(buf, sizeof buf, "strata stats: pid %d (%s)%s\n", static_cast<int>(getpid()),
-                          exe, heap::stats_available() ? "" : " [jemalloc built without stats]");
+  int len =
+      std::snprintf(buf, sizeof buf, "strata stats: pid %d (%s)%s\n", static_cast<int>(getpid()),
+                    exe, heap::stats_available() ? "" : " [jemalloc built without stats]");
   sys::write_all(fd, buf, static_cast<size_t>(len));
-  len = std::snprintf(buf, sizeof buf, "%-4s %-10s %-10s %9s %9s %12s %12s %9s %9s %9s %7s %9s\n", "#",
-                      "tier", "nodes", "cap", "live", "allocs", "frees", "mapped", "spill-in",
+  len = std::snprintf(buf, sizeof buf, "%-4s %-10s %-10s %9s %9s %12s %12s %9s %9s %9s %7s %9s\n",
+                      "#", "tier", "nodes", "cap", "live", "allocs", "frees", "mapped", "spill-in",
                       "spill-out", "mmaps", "mmap-size");
   sys::write_all(fd, buf, static_cast<size_t>(len));
   MmapSums sums{};
@@ -327,8 +341,10 @@ void write_stats(int fd) {
     char live[16];
     char mapped[16];
     char msize[16];
-    if (s.cap) format_bytes(cap, sizeof cap, s.cap);
-    else std::snprintf(cap, sizeof cap, "-");
+    if (s.cap)
+      format_bytes(cap, sizeof cap, s.cap);
+    else
+      std::snprintf(cap, sizeof cap, "-");
     format_bytes(live, sizeof live, s.allocated);
     format_bytes(mapped, sizeof mapped, s.mapped);
     format_bytes(msize, sizeof msize, sums.bytes[t]);
@@ -336,17 +352,18 @@ void write_stats(int fd) {
     char nodes[32] = "-";
     if (pol != nullptr) {
       const TierDef& d = pol->tiers[t];
-      if (d.kind == TierKind::kPmemFile) std::snprintf(nodes, sizeof nodes, "file");
-      else if (!d.nodes.empty()) std::snprintf(nodes, sizeof nodes, "%s", d.nodes.str().c_str());
+      if (d.kind == TierKind::kPmemFile)
+        std::snprintf(nodes, sizeof nodes, "file");
+      else if (!d.nodes.empty())
+        std::snprintf(nodes, sizeof nodes, "%s", d.nodes.str().c_str());
     }
-    len = std::snprintf(buf, sizeof buf,
-                        "%-4d %-10s %-10s %9s %9s %12llu %12llu %9s %9llu %9llu %7llu %9s%s\n", t,
-                        name, nodes, cap, live, static_cast<unsigned long long>(s.nmalloc),
-                        static_cast<unsigned long long>(s.ndalloc), mapped,
-                        static_cast<unsigned long long>(s.spill_in),
-                        static_cast<unsigned long long>(s.spill_out),
-                        static_cast<unsigned long long>(sums.count[t]), msize,
-                        heap::tier_enabled(t) ? "" : "  (unavailable)");
+    len = std::snprintf(
+        buf, sizeof buf, "%-4d %-10s %-10s %9s %9s %12llu %12llu %9s %9llu %9llu %7llu %9s%s\n", t,
+        name, nodes, cap, live, static_cast<unsigned long long>(s.nmalloc),
+        static_cast<unsigned long long>(s.ndalloc), mapped,
+        static_cast<unsigned long long>(s.spill_in), static_cast<unsigned long long>(s.spill_out),
+        static_cast<unsigned long long>(sums.count[t]), msize,
+        heap::tier_enabled(t) ? "" : "  (unavailable)");
     sys::write_all(fd, buf, static_cast<size_t>(len));
   }
   heap::TierStats s0{};
@@ -359,7 +376,11 @@ void write_stats(int fd) {
 }
 
 // Constructor and destructor of libstrata.so.
-__attribute__((constructor(101))) void strata_constructor() { init(); }
-__attribute__((destructor)) void strata_destructor() { stats_at_exit(); }
+__attribute__((constructor(101))) void strata_constructor() {
+  init();
+}
+__attribute__((destructor)) void strata_destructor() {
+  stats_at_exit();
+}
 
 }  // namespace strata::rt

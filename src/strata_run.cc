@@ -51,8 +51,8 @@ std::string self_dir() {
 
 std::string find_lib() {
   std::string dir = self_dir();
-  for (const char* rel : {"/../lib/libstrata.so", "/libstrata.so",
-                          "/../lib/x86_64-linux-gnu/libstrata.so"}) {
+  for (const char* rel :
+       {"/../lib/libstrata.so", "/libstrata.so", "/../lib/x86_64-linux-gnu/libstrata.so"}) {
     std::string c = dir + rel;
     if (access(c.c_str(), R_OK) == 0) {
       char real[4096];
@@ -111,8 +111,10 @@ void print_hwloc() {
     loc.location.cpuset = const_cast<hwloc_cpuset_t>(hwloc_topology_get_topology_cpuset(topo));
     hwloc_uint64_t bw = 0;
     hwloc_uint64_t lat = 0;
-    bool have_bw = hwloc_memattr_get_value(topo, HWLOC_MEMATTR_ID_BANDWIDTH, node, &loc, 0, &bw) == 0;
-    bool have_lat = hwloc_memattr_get_value(topo, HWLOC_MEMATTR_ID_LATENCY, node, &loc, 0, &lat) == 0;
+    bool have_bw =
+        hwloc_memattr_get_value(topo, HWLOC_MEMATTR_ID_BANDWIDTH, node, &loc, 0, &bw) == 0;
+    bool have_lat =
+        hwloc_memattr_get_value(topo, HWLOC_MEMATTR_ID_LATENCY, node, &loc, 0, &lat) == 0;
     if (have_bw || have_lat) {
       std::printf(", bandwidth %llu MB/s, latency %llu ns", static_cast<unsigned long long>(bw),
                   static_cast<unsigned long long>(lat));
@@ -128,12 +130,17 @@ void print_kernel_tiering() {
   std::string nb = read_trim("/proc/sys/kernel/numa_balancing");
   std::string dem = read_trim("/sys/kernel/mm/numa/demotion_enabled");
   const char* mode = "unknown";
-  if (nb == "0") mode = "off";
-  else if (nb == "1") mode = "NUMA balancing";
-  else if (nb == "2") mode = "memory tiering (promotion)";
-  else if (nb == "3") mode = "NUMA balancing + memory tiering";
+  if (nb == "0")
+    mode = "off";
+  else if (nb == "1")
+    mode = "NUMA balancing";
+  else if (nb == "2")
+    mode = "memory tiering (promotion)";
+  else if (nb == "3")
+    mode = "NUMA balancing + memory tiering";
   std::printf("kernel tiering: numa_balancing=%s (%s), demotion_enabled=%s\n",
-              nb.empty() ? "unavailable" : nb.c_str(), mode, dem.empty() ? "unavailable" : dem.c_str());
+              nb.empty() ? "unavailable" : nb.c_str(), mode,
+              dem.empty() ? "unavailable" : dem.c_str());
 }
 
 int show(bool tiers, bool explain, bool check) {
@@ -151,8 +158,8 @@ int show(bool tiers, bool explain, bool check) {
     if (cfg.tiers_from_env) {
       std::printf("discovered on this machine:\n");
       for (const auto& t : cfg.discovered)
-        std::printf("  %-10s nodes %-8s %s\n", t.name, t.nodes.empty() ? "any" : t.nodes.str().c_str(),
-                    t.why);
+        std::printf("  %-10s nodes %-8s %s\n", t.name,
+                    t.nodes.empty() ? "any" : t.nodes.str().c_str(), t.why);
     }
     print_hwloc();
     print_kernel_tiering();
@@ -200,16 +207,26 @@ int main(int argc, char** argv) {
       break;
     }
     if (a.empty() || a[0] != '-') break;
-    if (a == "--stats") setenv("STRATA_STATS", "1", 1);
-    else if (a.rfind("--stats=", 0) == 0) setenv("STRATA_STATS", a.c_str() + 8, 1);
-    else if (a == "--tiers") setenv("STRATA_TIERS", need("--tiers"), 1);
-    else if (a == "--policy") setenv("STRATA_POLICY", need("--policy"), 1);
-    else if (a == "--strict") setenv("STRATA_STRICT", "1", 1);
-    else if (a == "--log") setenv("STRATA_LOG", need("--log"), 1);
-    else if (a == "--lib") lib = need("--lib");
-    else if (a == "--show-tiers") show_tiers = true;
-    else if (a == "--explain") explain = true;
-    else if (a == "--check") check = true;
+    if (a == "--stats")
+      setenv("STRATA_STATS", "1", 1);
+    else if (a.rfind("--stats=", 0) == 0)
+      setenv("STRATA_STATS", a.c_str() + 8, 1);
+    else if (a == "--tiers")
+      setenv("STRATA_TIERS", need("--tiers"), 1);
+    else if (a == "--policy")
+      setenv("STRATA_POLICY", need("--policy"), 1);
+    else if (a == "--strict")
+      setenv("STRATA_STRICT", "1", 1);
+    else if (a == "--log")
+      setenv("STRATA_LOG", need("--log"), 1);
+    else if (a == "--lib")
+      lib = need("--lib");
+    else if (a == "--show-tiers")
+      show_tiers = true;
+    else if (a == "--explain")
+      explain = true;
+    else if (a == "--check")
+      check = true;
     else if (a == "--options-table") {
       size_t count = 0;
       const strata::OptionDef* opts = strata::options_table(&count);

@@ -1,9 +1,8 @@
 #include <catch2/catch.hpp>
+#include <map>
 
 #include "policy/config.h"
 #include "src/config_load.h"
-
-#include <map>
 
 using namespace strata;
 
@@ -108,15 +107,19 @@ TEST_CASE("STRATA_TIERS: every error is reported with column and expectation", "
   CHECK_FALSE(parse_tiers(v, discovered3(), &out, &diag));
   std::string pre = std::string("STRATA_TIERS=\"") + v + "\": ";
   REQUIRE(diag.errors.size() == 6);
-  CHECK(diag.errors[0] ==
-        pre + "column 14: unknown key 'cpa' in tier 'fast' (expected nodes, cap, path, size or kind)");
+  CHECK(
+      diag.errors[0] ==
+      pre +
+          "column 14: unknown key 'cpa' in tier 'fast' (expected nodes, cap, path, size or kind)");
   CHECK(diag.errors[1] ==
         pre + "column 21: bad tier name 'x y' (expected 1-31 letters, digits, '_' or '-')");
   CHECK(diag.errors[2] ==
         pre + "column 44: bad node list '9-3' (expected e.g. 1 or 0-1,3; nodes < 1024)");
   CHECK(diag.errors[3] == pre + "column 55: bad path 'rel' (expected an absolute directory path)");
-  CHECK(diag.errors[4] == pre + "column 59: tier 'g' has path= but no size= (expected e.g. size=16G)");
-  CHECK(diag.errors[5] == pre + "column 78: bad capacity '0' (expected a size > 0 such as 512M or 8G)");
+  CHECK(diag.errors[4] ==
+        pre + "column 59: tier 'g' has path= but no size= (expected e.g. size=16G)");
+  CHECK(diag.errors[5] ==
+        pre + "column 78: bad capacity '0' (expected a size > 0 such as 512M or 8G)");
   CHECK(out.empty());
 }
 
@@ -168,11 +171,12 @@ TEST_CASE("STRATA_POLICY: size rules compile and place", "[config]") {
 TEST_CASE("STRATA_POLICY: priorities, kinds, ranges, nospill", "[config]") {
   Diagnostics diag;
   CompiledPolicy p = policy_with(discovered3());
-  REQUIRE(parse_policy("size>=1M -> cxl\n"
-                       "prio=5, size>=1G -> pmem   # big things to PMEM\n"
-                       "kind=mmap, size>64K, size<=256K -> tier=pmem, nospill\n"
-                       "prio=-1, * -> dram",
-                       &p, &diag));
+  REQUIRE(
+      parse_policy("size>=1M -> cxl\n"
+                   "prio=5, size>=1G -> pmem   # big things to PMEM\n"
+                   "kind=mmap, size>64K, size<=256K -> tier=pmem, nospill\n"
+                   "prio=-1, * -> dram",
+                   &p, &diag));
   REQUIRE(diag.errors.empty());
   REQUIRE(p.nrules == 4);
   CHECK(p.place(2ULL << 30, AllocKind::kHeap) == 2);  // prio 5 beats source order
@@ -193,15 +197,19 @@ TEST_CASE("STRATA_POLICY: priorities, kinds, ranges, nospill", "[config]") {
 TEST_CASE("STRATA_POLICY: errors name column, text and expectation", "[config]") {
   Diagnostics diag;
   CompiledPolicy p = policy_with(discovered3());
-  const char* v = "size>=1Q -> cxl;size>1M -> nowhere;bogus;size<1K,size>2K -> cxl;"
-                  "kind=file -> cxl; -> dram;prio=x,* -> dram;* -> cxl,pmem";
+  const char* v =
+      "size>=1Q -> cxl;size>1M -> nowhere;bogus;size<1K,size>2K -> cxl;"
+      "kind=file -> cxl; -> dram;prio=x,* -> dram;* -> cxl,pmem";
   CHECK_FALSE(parse_policy(v, &p, &diag));
   std::string pre = std::string("STRATA_POLICY=\"") + v + "\": ";
   REQUIRE(diag.errors.size() == 8);
-  CHECK(diag.errors[0] == pre + "column 1: bad size condition 'size>=1Q' (expected size<N, size<=N, "
-                                "size>N, size>=N or size=N with N like 64, 4K, 1M)");
-  CHECK(diag.errors[1] == pre + "column 28: unknown tier 'nowhere' (expected one of: dram, cxl, pmem)");
-  CHECK(diag.errors[2] == pre + "column 36: rule 'bogus' has no '->' (expected CONDITION,... -> TIER)");
+  CHECK(diag.errors[0] == pre +
+                              "column 1: bad size condition 'size>=1Q' (expected size<N, size<=N, "
+                              "size>N, size>=N or size=N with N like 64, 4K, 1M)");
+  CHECK(diag.errors[1] ==
+        pre + "column 28: unknown tier 'nowhere' (expected one of: dram, cxl, pmem)");
+  CHECK(diag.errors[2] ==
+        pre + "column 36: rule 'bogus' has no '->' (expected CONDITION,... -> TIER)");
   CHECK(diag.errors[3] == pre + "column 42: conditions 'size<1K,size>2K' never match together");
   CHECK(diag.errors[4] == pre + "column 65: bad kind 'file' (expected heap or mmap)");
   CHECK(diag.errors[5] == pre + "column 83: rule '-> dram' has no condition (use * for all)");
@@ -303,8 +311,9 @@ TEST_CASE("load_config: policy from a file", "[config]") {
   };
   load_config(missing, {}, &c2, &d2);
   REQUIRE(d2.errors.size() == 1);
-  CHECK(d2.errors[0] ==
-        "STRATA_POLICY=\"@/nonexistent/policy\": column 2: cannot read policy file: No such file or "
-        "directory (expected @/path/to/readable/file); STRATA_POLICY ignored, everything on the "
-        "fastest tier");
+  CHECK(
+      d2.errors[0] ==
+      "STRATA_POLICY=\"@/nonexistent/policy\": column 2: cannot read policy file: No such file or "
+      "directory (expected @/path/to/readable/file); STRATA_POLICY ignored, everything on the "
+      "fastest tier");
 }

@@ -1,11 +1,10 @@
 // Runs linked against libstrata: malloc & co. are strata's. The tier
 // configuration comes from the environment ctest sets (see CMakeLists.txt).
-#include <catch2/catch.hpp>
-
 #include <dlfcn.h>
 #include <malloc.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -187,9 +186,11 @@ TEST_CASE("two tiers: a full tier spills to the next, contents intact", "[two_ti
   CHECK(per_tier[1] <= (96u << 20));
   CHECK(per_tier[1] >= (80u << 20));
   CHECK(per_tier[2] > 0);  // spilled to the next tier first
-  WARN("dram " << (per_tier[0] >> 20) << " MiB, slow " << (per_tier[1] >> 20) << " MiB, file " << (per_tier[2] >> 20) << " MiB");
+  WARN("dram " << (per_tier[0] >> 20) << " MiB, slow " << (per_tier[1] >> 20) << " MiB, file "
+               << (per_tier[2] >> 20) << " MiB");
   bool intact = true;
-  for (int i = 0; i < kCount; ++i) intact &= check(blocks[i], kBlock, static_cast<unsigned char>(i));
+  for (int i = 0; i < kCount; ++i)
+    intact &= check(blocks[i], kBlock, static_cast<unsigned char>(i));
   CHECK(intact);
   std::string stats = stats_text();
   INFO(stats);

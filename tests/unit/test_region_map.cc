@@ -1,8 +1,7 @@
 #include <catch2/catch.hpp>
+#include <vector>
 
 #include "allocator/region_map.h"
-
-#include <vector>
 
 using namespace strata;
 
