@@ -76,6 +76,33 @@ constinit size_t g_mib_thread_arena_len = 4;
 constinit std::atomic<uint64_t> g_foreign_frees{0};
 constinit bool g_stats = false;
 
+// Address ranges jemalloc mapped itself, through its default extent hooks and
+// for its metadata (jemalloc's mmap/munmap calls are renamed to the functions
+// below). User blocks land there only in corner cases (a thread whose jemalloc
+// state was torn down at exit, before strata re-binds it); free() must still
+// recognise them as jemalloc's and never hand them to libc.
+struct OsRange {
+  uintptr_t start;
+  uintptr_t end;
+};
+constexpr int kMaxOsRanges = 4096;
+constinit OsRange g_os[kMaxOsRanges] = {};
+constinit int g_nos = 0;
+constinit volatile int g_os_lock = 0;
+
+void os_lock() {
+  while (__atomic_exchange_n(&g_os_lock, 1, __ATOMIC_ACQUIRE) != 0) sched_yield();
+}
+void os_unlock() { __atomic_store_n(&g_os_lock, 0, __ATOMIC_RELEASE); }
+
+bool os_owns(uintptr_t u) {
+  bool found = false;
+  os_lock();
+  for (int i = 0; i < g_nos && !found; ++i) found = u - g_os[i].start < g_os[i].end - g_os[i].start;
+  os_unlock();
+  return found;
+}
+
 void lock() {
   while (__atomic_exchange_n(&g_lock, 1, __ATOMIC_ACQUIRE) != 0) {
     while (__atomic_load_n(&g_lock, __ATOMIC_RELAXED) != 0) sched_yield();
@@ -207,8 +234,13 @@ unsigned create_arena(Heap* h) {
   return idx;
 }
 
+// Runs at thread exit after jemalloc's own TSD destructor (jemalloc's key is
+// older). jemalloc has dropped the thread's arena binding by now: mark the
+// thread unbound so that allocations from later TSD destructors bind again to
+// a tier-0 arena instead of landing in jemalloc's automatic arenas.
 void thread_exit(void*) {
   Guard g;
+  t_state.bound = 0;
   for (int t = 0; t < kMaxTiers; ++t) {
     int v = t_state.tcache[t];
     if (v > 0) {
@@ -298,10 +330,6 @@ int tcache_flags(int tier) {
     return je::kTcacheNone;
   }
   t_state.tcache[tier] = static_cast<int>(tc) + 1;
-  if (!t_state.key_set) {
-    t_state.key_set = 1;
-    pthread_setspecific(g_key, reinterpret_cast<void*>(1));
-  }
   return je::tcache_flag(static_cast<int>(tc));
 }
 
@@ -432,6 +460,43 @@ void read_arena_stats(unsigned arena, TierStats* s) {
 
 }  // namespace
 
+}  // namespace strata::heap
+
+extern "C" {
+
+void* strata_je_os_mmap(void* addr, size_t len, int prot, int flags, int fd, long off) {
+  using namespace strata::heap;
+  void* p = strata_sys_mmap(addr, len, prot, flags, fd, off);
+  if (p != MAP_FAILED) {
+    auto s = reinterpret_cast<uintptr_t>(p);
+    os_lock();
+    if (g_nos < kMaxOsRanges) g_os[g_nos++] = {s, s + len};
+    os_unlock();
+  }
+  return p;
+}
+
+int strata_je_os_munmap(void* addr, size_t len) {
+  using namespace strata::heap;
+  int r = strata_sys_munmap(addr, len);
+  if (r == 0) {
+    auto s = reinterpret_cast<uintptr_t>(addr);
+    os_lock();
+    for (int i = 0; i < g_nos; ++i) {
+      if (g_os[i].start == s && g_os[i].end == s + len) {
+        g_os[i] = g_os[--g_nos];
+        break;
+      }
+    }
+    os_unlock();
+  }
+  return r;
+}
+
+}  // extern "C"
+
+namespace strata::heap {
+
 void bind_thread() {
   if (g_boot.load(std::memory_order_acquire) != 2) bootstrap();
   if (g_boot.load(std::memory_order_acquire) != 2) return;  // recursion during bootstrap
@@ -455,6 +520,9 @@ void bind_thread() {
   strata_je_mallctlbymib(g_mib_thread_arena, g_mib_thread_arena_len, nullptr, nullptr, &a,
                          sizeof a);
   t_state.bound = 1;
+  // Registers thread_exit for this thread (no allocation for low key numbers;
+  // if it does allocate, the thread is bound already).
+  if (g_key_ok) pthread_setspecific(g_key, reinterpret_cast<void*>(1));
 }
 
 int tier_of(const void* p) {
@@ -470,11 +538,12 @@ int tier_of(const void* p) {
     const Heap& h = g_heaps[t];
     if (h.file && u - h.lo < h.end - h.lo) return t;
   }
-  return -1;
+  return os_owns(u) ? 0 : -1;
 }
 
 void* alloc(int tier, size_t size, size_t align, bool zero) {
-  int flags = (align > 16 ? je::align_flag(align) : 0) | (zero ? je::kZero : 0);
+  // jemalloc's smallest class is only 8-byte aligned: any larger request needs the flag.
+  int flags = (align > 8 ? je::align_flag(align) : 0) | (zero ? je::kZero : 0);
   if (size == 0) size = 1;
   if (tier == 0) {
     if (flags == 0) return strata_je_malloc(size);
