@@ -95,12 +95,16 @@ void os_lock() {
 }
 void os_unlock() { __atomic_store_n(&g_os_lock, 0, __ATOMIC_RELEASE); }
 
+// Lock-free: entries are appended (count published last) and removed by
+// emptying them (end = start); the table is never compacted.
 bool os_owns(uintptr_t u) {
-  bool found = false;
-  os_lock();
-  for (int i = 0; i < g_nos && !found; ++i) found = u - g_os[i].start < g_os[i].end - g_os[i].start;
-  os_unlock();
-  return found;
+  int n = __atomic_load_n(&g_nos, __ATOMIC_ACQUIRE);
+  for (int i = 0; i < n; ++i) {
+    uintptr_t s = __atomic_load_n(&g_os[i].start, __ATOMIC_RELAXED);
+    uintptr_t e = __atomic_load_n(&g_os[i].end, __ATOMIC_RELAXED);
+    if (u - s < e - s) return true;
+  }
+  return false;
 }
 
 void lock() {
@@ -258,13 +262,15 @@ void do_bootstrap() {
     size_t sz = sizeof on;
     return strata_je_mallctl("config.stats", &on, &sz, nullptr, 0) == 0 && on;
   }();
-  // One reservation, kMaxTiers slots of 2^g_shift bytes. Under an address-space
-  // limit (ulimit -v) take at most a quarter of it.
+  // One reservation, kMaxTiers slots of 2^g_shift bytes (1 TiB down to 8 GiB).
+  // Under an address-space limit (ulimit -v) take at most a quarter of it; if
+  // that cannot give 8 GiB slots, run in plain mode: one heap (jemalloc's own
+  // arenas), no tiers, nothing reserved.
   rlimit rl{};
   uint64_t budget = UINT64_MAX;
   if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) budget = rl.rlim_cur / 4;
   void* base = MAP_FAILED;
-  for (g_shift = 40; g_shift >= 27; --g_shift) {
+  for (g_shift = 40; g_shift >= 33; --g_shift) {
     uint64_t total = static_cast<uint64_t>(kMaxTiers) << g_shift;
     if (total > budget) continue;
     base = strata_sys_mmap(nullptr, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
@@ -297,8 +303,9 @@ void do_bootstrap() {
   }
   g_key_ok = pthread_key_create(&g_key, thread_exit) == 0;
   if (g_plain) {
+    // Every free takes the slow path, which recognises jemalloc's own ranges.
     g_t0_lo = 0;
-    g_t0_len = UINTPTR_MAX;
+    g_t0_len = 0;
   } else {
     g_t0_lo = g_base;
     g_t0_len = uintptr_t{1} << g_shift;
@@ -470,7 +477,12 @@ void* strata_je_os_mmap(void* addr, size_t len, int prot, int flags, int fd, lon
   if (p != MAP_FAILED) {
     auto s = reinterpret_cast<uintptr_t>(p);
     os_lock();
-    if (g_nos < kMaxOsRanges) g_os[g_nos++] = {s, s + len};
+    int n = g_nos;
+    if (n < kMaxOsRanges) {
+      __atomic_store_n(&g_os[n].start, s, __ATOMIC_RELAXED);
+      __atomic_store_n(&g_os[n].end, s + len, __ATOMIC_RELAXED);
+      __atomic_store_n(&g_nos, n + 1, __ATOMIC_RELEASE);
+    }
     os_unlock();
   }
   return p;
@@ -484,7 +496,7 @@ int strata_je_os_munmap(void* addr, size_t len) {
     os_lock();
     for (int i = 0; i < g_nos; ++i) {
       if (g_os[i].start == s && g_os[i].end == s + len) {
-        g_os[i] = g_os[--g_nos];
+        __atomic_store_n(&g_os[i].end, s, __ATOMIC_RELEASE);
         break;
       }
     }
@@ -598,8 +610,13 @@ bool configure_tier(int i, const TierDef& def, bool multi_node, std::string* err
   Heap& h = g_heaps[i];
   h.enabled = false;
   if (g_plain) {
-    *err = "no address range could be reserved (address-space limit?): one heap only";
-    return i == 0;
+    if (i == 0) {
+      h.enabled = true;
+      *err = "address-space limit (ulimit -v) too small to reserve tier ranges: one heap, no tiers";
+      return true;
+    }
+    *err = "no address range reserved (address-space limit, see tier 0)";
+    return false;
   }
   std::string info;
   if (def.kind == TierKind::kPmemFile) {
@@ -695,6 +712,8 @@ void count_foreign_free() {
 bool stats_available() {
   return g_stats;
 }
+
+bool plain_mode() { return g_plain; }
 
 // Lock order: strata's locks (arena creation, region map) before jemalloc's.
 // jemalloc registered its own fork handlers before strata's init ran, and

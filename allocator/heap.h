@@ -77,6 +77,9 @@ void prefork();
 void postfork_parent();
 void postfork_child();
 
+// True when no tier address ranges could be reserved (one heap, no tiers).
+bool plain_mode();
+
 // jemalloc reports whether it was built with statistics.
 bool stats_available();
 

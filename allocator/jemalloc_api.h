@@ -59,3 +59,8 @@ constexpr int arena_flag(unsigned a) {
   return static_cast<int>((a + 1) << 20);
 }  // MALLOCX_ARENA
 }  // namespace strata::je
+
+extern "C" {
+size_t strata_je_xallocx(void* p, size_t size, size_t extra, int flags);
+size_t strata_je_nallocx(size_t size, int flags);
+}

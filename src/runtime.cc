@@ -189,6 +189,8 @@ void init() {
       log_msg(LogLevel::kError, "tier %d '%s' unavailable: %s; its allocations go to the next tier",
               i, t.name, why.c_str());
       if (cfg.strict) _exit(2);
+    } else if (i == 0 && heap::plain_mode()) {
+      STRATA_LOG(LogLevel::kInfo, "%s", why.c_str());  // only a problem if tiers were asked for
     } else if (!why.empty()) {
       STRATA_LOG(LogLevel::kInfo, "tier %d '%s': %s", i, t.name, why.c_str());
       std::snprintf(g_policy_storage.tiers[i].why, sizeof g_policy_storage.tiers[i].why, "%s",
