@@ -16,6 +16,7 @@ export PATH
 RUN=/host/run/numa-vm   # the host's per-run directory, as seen from the initramfs
 LOGDEV=/dev/console
 OUTDEV=
+RUN_MOUNTED=
 PMEM_DIR=/mnt/pmem
 
 log() {
@@ -33,7 +34,7 @@ halt_vm() {
 # Setup failure: tell the host why (status file, if the run share is mounted) and stop.
 fail() {
 	log "guest setup failed: $*"
-	if [ -d "$RUN" ]; then
+	if [ -n "$RUN_MOUNTED" ]; then
 		echo "fail $*" >"$RUN/status" 2>/dev/null
 	fi
 	halt_vm
@@ -51,7 +52,7 @@ run_host() {
 	return $rc
 }
 
-/bin/busybox mkdir -p /proc /sys /dev /tmp /sbin /usr/bin /usr/sbin
+/bin/busybox mkdir -p /proc /sys /dev /tmp
 /bin/busybox --install -s /bin
 mount -t proc proc /proc || fail "mount /proc"
 mount -t sysfs sysfs /sys || fail "mount /sys"
@@ -104,6 +105,7 @@ mount -t tmpfs -o mode=1777 shm /host/dev/shm || fail "mount /host/dev/shm"
 mount -t tmpfs -o mode=755 run /host/run || fail "mount /host/run"
 mkdir -p "$RUN"
 mount -t 9p -o "cache=none,$opts9p" run "$RUN" 2>/tmp/m.err || fail "mount 9p run share: $(cat /tmp/m.err)"
+RUN_MOUNTED=1
 [ -r "$RUN/cmd.sh" ] || fail "run share has no cmd.sh"
 
 # Writable shares: lines "TAG ABSOLUTE-PATH" in rw.list.
@@ -118,8 +120,15 @@ fi
 
 # --- NVDIMMs (qemu slot 0: KMEM DAX -> node 2; slot 1: fs-dax ext4) ---
 # regions appear asynchronously after nfit loads
+count_regions() {
+	n=0
+	for r in /sys/bus/nd/devices/region*; do
+		[ -e "$r" ] && n=$((n + 1))
+	done
+	echo $n
+}
 i=0
-while [ "$(ls -d /sys/bus/nd/devices/region* 2>/dev/null | wc -l)" -lt 2 ]; do
+while [ "$(count_regions)" -lt 2 ]; do
 	i=$((i + 1))
 	[ $i -le 100 ] || fail "NVDIMM regions did not appear (nfit: is -machine nvdimm=on set?)"
 	sleep 0.1
