@@ -12,10 +12,10 @@ fail() {
 }
 ok() { echo "smoke: ok: $*"; }
 
-if [ "${STRATA_VM:-}" != 1 ]; then
+if [ "${NUMA_VM:-}" != 1 ]; then
 	fail "not inside the numa-vm guest (run: scripts/numa-vm -- bash tests/vm/smoke.sh)"
 fi
-pmem_dir=${STRATA_VM_PMEM_DIR:-/mnt/pmem}
+pmem_dir=${NUMA_VM_PMEM_DIR:-/mnt/pmem}
 # Debian's python3 by default: a pyenv shim on PATH costs seconds per call under TCG.
 PYTHON=${PYTHON:-python3}
 if [ "$PYTHON" = python3 ] && [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; fi
