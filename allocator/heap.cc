@@ -75,6 +75,7 @@ constinit size_t g_mib_thread_arena[4] = {};
 constinit size_t g_mib_thread_arena_len = 4;
 constinit std::atomic<uint64_t> g_foreign_frees{0};
 constinit bool g_stats = false;
+constinit bool g_fast_allowed = true;
 
 // Address ranges jemalloc mapped itself, through its default extent hooks and
 // for its metadata (jemalloc's mmap/munmap calls are renamed to the functions
@@ -245,6 +246,7 @@ unsigned create_arena(Heap* h) {
 void thread_exit(void*) {
   Guard g;
   t_state.bound = 0;
+  t_state.fast = 0;
   for (int t = 0; t < kMaxTiers; ++t) {
     int v = t_state.tcache[t];
     if (v > 0) {
@@ -514,6 +516,7 @@ void bind_thread() {
   if (g_boot.load(std::memory_order_acquire) != 2) return;  // recursion during bootstrap
   if (g_plain) {
     t_state.bound = 1;
+    t_state.fast = g_fast_allowed ? 1 : 0;
     return;
   }
   Guard g;
@@ -532,6 +535,7 @@ void bind_thread() {
   strata_je_mallctlbymib(g_mib_thread_arena, g_mib_thread_arena_len, nullptr, nullptr, &a,
                          sizeof a);
   t_state.bound = 1;
+  t_state.fast = g_fast_allowed ? 1 : 0;
   // Registers thread_exit for this thread (no allocation for low key numbers;
   // if it does allocate, the thread is bound already).
   if (g_key_ok) pthread_setspecific(g_key, reinterpret_cast<void*>(1));
@@ -714,6 +718,11 @@ bool stats_available() {
 }
 
 bool plain_mode() { return g_plain; }
+
+void set_fast_path_allowed(bool allowed) {
+  g_fast_allowed = allowed;
+  t_state.fast = allowed && t_state.bound ? 1 : 0;
+}
 
 // Lock order: strata's locks (arena creation, region map) before jemalloc's.
 // jemalloc registered its own fork handlers before strata's init ran, and

@@ -15,7 +15,8 @@
 namespace strata::heap {
 
 struct ThreadState {
-  uint8_t bound;          // this thread uses a tier-0 arena (set before its first allocation)
+  uint8_t fast;   // bound, no placement rule, tier 0 uncapped: malloc goes straight to jemalloc
+  uint8_t bound;  // this thread uses a tier-0 arena (set before its first allocation)
   uint8_t depth;          // > 0 while strata itself runs on this thread (reentrancy guard)
   uint8_t dead;           // past the thread-exit destructor: no explicit tcaches
   int tcache[kMaxTiers];  // explicit tcache + 1 per tier (0 = none yet, -1 = use none)
@@ -33,6 +34,11 @@ void bind_thread();
 inline void ensure_thread() {
   if (__builtin_expect(!t_state.bound, 0)) bind_thread();
 }
+
+// Whether threads may take the malloc fast path (no heap placement rule, no
+// capacity limit on tier 0). Applies to threads bound from now on and to the
+// calling thread.
+void set_fast_path_allowed(bool allowed);
 
 // Tier of a heap pointer, or -1 when strata did not allocate it.
 int tier_of(const void* p);

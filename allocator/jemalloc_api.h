@@ -6,21 +6,21 @@
 #include <cstddef>
 
 extern "C" {
-void* strata_je_malloc(size_t size);
-void* strata_je_calloc(size_t n, size_t size);
-void* strata_je_realloc(void* p, size_t size);
-void strata_je_free(void* p);
-int strata_je_posix_memalign(void** out, size_t align, size_t size);
-void* strata_je_aligned_alloc(size_t align, size_t size);
-size_t strata_je_malloc_usable_size(void* p);
-void* strata_je_mallocx(size_t size, int flags);
-void* strata_je_rallocx(void* p, size_t size, int flags);
-void strata_je_dallocx(void* p, int flags);
-size_t strata_je_sallocx(const void* p, int flags);
-int strata_je_mallctl(const char* name, void* oldp, size_t* oldlenp, void* newp, size_t newlen);
-int strata_je_mallctlnametomib(const char* name, size_t* mibp, size_t* miblenp);
+void* strata_je_malloc(size_t size) noexcept;
+void* strata_je_calloc(size_t n, size_t size) noexcept;
+void* strata_je_realloc(void* p, size_t size) noexcept;
+void strata_je_free(void* p) noexcept;
+int strata_je_posix_memalign(void** out, size_t align, size_t size) noexcept;
+void* strata_je_aligned_alloc(size_t align, size_t size) noexcept;
+size_t strata_je_malloc_usable_size(void* p) noexcept;
+void* strata_je_mallocx(size_t size, int flags) noexcept;
+void* strata_je_rallocx(void* p, size_t size, int flags) noexcept;
+void strata_je_dallocx(void* p, int flags) noexcept;
+size_t strata_je_sallocx(const void* p, int flags) noexcept;
+int strata_je_mallctl(const char* name, void* oldp, size_t* oldlenp, void* newp, size_t newlen) noexcept;
+int strata_je_mallctlnametomib(const char* name, size_t* mibp, size_t* miblenp) noexcept;
 int strata_je_mallctlbymib(const size_t* mib, size_t miblen, void* oldp, size_t* oldlenp,
-                           void* newp, size_t newlen);
+                           void* newp, size_t newlen) noexcept;
 
 // jemalloc 5 extent hooks (jemalloc/jemalloc.h, "struct extent_hooks_s").
 struct extent_hooks_s;
@@ -61,6 +61,6 @@ constexpr int arena_flag(unsigned a) {
 }  // namespace strata::je
 
 extern "C" {
-size_t strata_je_xallocx(void* p, size_t size, size_t extra, int flags);
-size_t strata_je_nallocx(size_t size, int flags);
+size_t strata_je_xallocx(void* p, size_t size, size_t extra, int flags) noexcept;
+size_t strata_je_nallocx(size_t size, int flags) noexcept;
 }

@@ -14,24 +14,20 @@
 
 namespace strata::interpose {
 
-// Thread bound to a tier-0 arena and no placement rule to evaluate.
-inline bool fast_path_ok() {
-  return STRATA_LIKELY(heap::t_state.bound && !rt::g_heap_rules);
-}
+// Thread bound to a tier-0 arena, no placement rule, tier 0 uncapped.
+inline bool fast_path_ok() { return STRATA_LIKELY(heap::t_state.fast); }
 
 inline bool is_tier0(const void* p) {
   return reinterpret_cast<uintptr_t>(p) - heap::g_t0_lo < heap::g_t0_len;
 }
 
-inline void* alloc(size_t size) {
-  if (fast_path_ok()) {
-    void* p = strata_je_malloc(size);
-    if (STRATA_LIKELY(p != nullptr)) return p;
-  }
+// The fast paths are tail calls into the private jemalloc.
+inline void* alloc(size_t size) noexcept {
+  if (fast_path_ok()) return strata_je_malloc(size);
   return rt::malloc_slow(size, 0, false);
 }
 
-inline void* alloc_aligned(size_t align, size_t size) {
+inline void* alloc_aligned(size_t align, size_t size) noexcept {
   if (fast_path_ok()) {
     void* p = heap::alloc(0, size, align, false);
     if (STRATA_LIKELY(p != nullptr)) return p;
@@ -39,11 +35,8 @@ inline void* alloc_aligned(size_t align, size_t size) {
   return rt::malloc_slow(size, align, false);
 }
 
-inline void dealloc(void* p) {
-  if (STRATA_LIKELY(is_tier0(p))) {
-    strata_je_free(p);
-    return;
-  }
+inline void dealloc(void* p) noexcept {
+  if (STRATA_LIKELY(is_tier0(p))) return strata_je_free(p);
   if (p != nullptr) rt::free_slow(p);
 }
 

@@ -43,23 +43,21 @@ STRATA_EXPORT void free(void* p) noexcept {
 }
 
 STRATA_EXPORT void* calloc(size_t n, size_t size) noexcept {
+  // jemalloc's calloc checks n * size for overflow itself.
+  if (strata::interpose::fast_path_ok()) return strata_je_calloc(n, size);
   size_t total = 0;
   if (__builtin_mul_overflow(n, size, &total)) {
     errno = ENOMEM;
     return nullptr;
   }
-  if (strata::interpose::fast_path_ok()) {
-    void* p = strata_je_calloc(1, total);
-    if (STRATA_LIKELY(p != nullptr)) return p;
-  }
   return strata::rt::malloc_slow(total, 0, true);
 }
 
 STRATA_EXPORT void* realloc(void* p, size_t size) noexcept {
-  if (strata::interpose::fast_path_ok() && strata::interpose::is_tier0(p) && size != 0) {
-    void* q = strata_je_realloc(p, size);
-    if (STRATA_LIKELY(q != nullptr)) return q;
-  }
+  // glibc semantics (realloc(p, 0) frees) are the runtime's; the fast path
+  // only resizes tier-0 blocks.
+  if (strata::interpose::fast_path_ok() && strata::interpose::is_tier0(p) && size != 0)
+    return strata_je_realloc(p, size);
   return strata::rt::realloc_impl(p, size);
 }
 

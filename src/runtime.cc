@@ -199,6 +199,7 @@ void init() {
   }
   heap::set_ntiers(n);
   g_heap_rules = g_policy_storage.heap_rules;
+  heap::set_fast_path_allowed(!g_heap_rules && g_policy_storage.tiers[0].cap == 0);
   g_policy.store(&g_policy_storage, std::memory_order_release);
   STRATA_LOG(LogLevel::kInfo, "%d tier(s), %d rule(s)", n, g_policy_storage.nrules);
 }
@@ -211,7 +212,7 @@ int tier_of_address(const void* p) {
   return -1;
 }
 
-void* malloc_slow(size_t size, size_t align, bool zero) {
+void* malloc_slow(size_t size, size_t align, bool zero) noexcept {
   heap::ensure_thread();
   const CompiledPolicy* pol = g_policy.load(std::memory_order_acquire);
   if (pol == nullptr || t_state.depth != 0 || !g_heap_rules)
@@ -221,7 +222,7 @@ void* malloc_slow(size_t size, size_t align, bool zero) {
   return alloc_placed(tier, size, align, zero, nospill);
 }
 
-void free_slow(void* p) {
+void free_slow(void* p) noexcept {
   int t = heap::tier_of(p);
   if (t >= 0) {
     heap::dalloc(p, t);
@@ -235,7 +236,7 @@ void free_slow(void* p) {
   if (f != nullptr) f(p);
 }
 
-size_t usable_size(void* p) {
+size_t usable_size(void* p) noexcept {
   if (p == nullptr) return 0;
   if (heap::tier_of(p) >= 0) return heap::usable_size(p);
   resolve_libc();
@@ -243,7 +244,7 @@ size_t usable_size(void* p) {
   return u != nullptr ? u(p) : 0;
 }
 
-void* realloc_impl(void* p, size_t size) {
+void* realloc_impl(void* p, size_t size) noexcept {
   if (p == nullptr) return malloc_slow(size, 0, false);
   if (size == 0) {  // glibc frees and returns NULL
     free_slow(p);

@@ -13,10 +13,10 @@ namespace strata::rt {
 // True once the policy has a rule that can match a heap allocation.
 extern bool g_heap_rules;
 
-void* malloc_slow(size_t size, size_t align, bool zero);
-void free_slow(void* p);
-void* realloc_impl(void* p, size_t size);
-size_t usable_size(void* p);
+void* malloc_slow(size_t size, size_t align, bool zero) noexcept;
+void free_slow(void* p) noexcept;
+void* realloc_impl(void* p, size_t size) noexcept;
+size_t usable_size(void* p) noexcept;
 
 void* mmap_impl(void* addr, size_t len, int prot, int flags, int fd, long off);
 int munmap_impl(void* addr, size_t len);
