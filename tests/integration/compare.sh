@@ -11,6 +11,8 @@
 #
 # Options:
 #   --lib PATH          libstrata.so to preload (required)
+#   --mode NAME         a strata configuration from modes.sh (default, twotier, ...)
+#                       for the preloaded run
 #   --env VAR=VALUE     extra environment for the preloaded run only (repeatable)
 #   --require PROG      exit 77 (skip) with a message unless PROG is on PATH (repeatable)
 #   --stderr MODE       compare (default): stderr must be identical
@@ -26,6 +28,8 @@
 #
 # Exit status: 0 identical, 1 different (a diff is printed), 77 skipped.
 set -u
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/modes.sh"
 
 lib=
 name=
@@ -48,6 +52,9 @@ while [ $# -gt 0 ]; do
 	--env)
 		case ${2:-} in *=*) ;; *) die "--env expects VAR=VALUE, got '${2:-}'" ;; esac
 		extra_env+=("$2"); shift 2 ;;
+	--mode)
+		mode_env "${2:-}" && [ "$2" != none ] || die "unknown --mode '${2:-}' (see modes.sh)"
+		extra_env+=("${MODE_ENV[@]}"); shift 2 ;;
 	--require) require+=("${2:?}"); shift 2 ;;
 	--stderr)
 		case ${2:-} in compare | ignore | strip-strata) ;; *) die "--stderr expects compare, ignore or strip-strata" ;; esac
@@ -65,6 +72,10 @@ done
 [ -n "$lib" ] || die "--lib is required"
 [ -f "$lib" ] || die "libstrata not found at '$lib'"
 case $lib in /*) ;; *) lib=$PWD/$lib ;; esac
+# The loader only warns when a preload fails: make sure strata really loads.
+if preload_out=$(env -u LD_PRELOAD LD_PRELOAD="$lib" /bin/true 2>&1) && [ -n "$preload_out" ]; then
+	die "preloading $lib: $preload_out"
+fi
 [ -n "$name" ] || name=$*
 
 for p in "${require[@]}"; do
@@ -95,7 +106,7 @@ done < <(env)
 run() {
 	local label=$1
 	shift
-	rm -rf "$root/work" "$root/home" "$root/tmp"
+	rm -rf "${root:?}/work" "${root:?}/home" "${root:?}/tmp"
 	mkdir -p "$root/work" "$root/home" "$root/tmp"
 	local t0 t1
 	t0=$(date +%s.%N)

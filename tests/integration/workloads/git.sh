@@ -24,7 +24,7 @@ git log --oneline | wc -l
 git gc -q --aggressive
 git count-objects -v | grep -E '^(count|in-pack|packs|garbage):'
 git fsck --full --no-progress
-git rev-parse HEAD HEAD~3^{tree}
+git rev-parse HEAD 'HEAD~3^{tree}'
 git diff --stat HEAD~5 HEAD | tail -n 1
 git archive --format=tar HEAD | sha256sum
 git clone -q . ../clone

@@ -33,5 +33,15 @@ for (let i = 0; i < 100000; i++) str += String.fromCharCode(97 + (i % 26));
 console.log("string", str.length, str.split("a").length);
 function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }
 console.log("fib", fib(27));
+// A worker thread: its own V8 isolate and heap.
+const { Worker } = require("worker_threads");
+const w = new Worker(`
+  const { parentPort } = require("worker_threads");
+  const a = [];
+  for (let i = 0; i < 200000; i++) a.push({ i, s: "w" + i });
+  parentPort.postMessage(a.reduce((s, o) => s + o.i + o.s.length, 0));
+`, { eval: true });
+w.on("message", (v) => console.log("worker", v));
+w.on("exit", (code) => console.log("worker exit", code));
 JS
 node work.js

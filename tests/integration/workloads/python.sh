@@ -2,7 +2,7 @@
 # python3: dicts, lists, json, re, threads, multiprocessing with fork.
 set -eu
 cat >work.py <<'PY'
-import hashlib, json, multiprocessing as mp, re, sys, threading, collections
+import hashlib, json, multiprocessing as mp, re, subprocess, sys, threading, collections
 
 def churn(n):
     d = {}
@@ -54,6 +54,9 @@ if __name__ == "__main__":
     print("process", q.get())
     p.join()
     print("exitcode", p.exitcode)
+    # subprocess (vfork/posix_spawn + exec) from a process with threads
+    out = subprocess.run(["sh", "-c", "echo spawned $((6 * 7))"], capture_output=True, text=True).stdout
+    print("subprocess", out.strip())
     sys.stdout.flush()
 PY
 python3 work.py
