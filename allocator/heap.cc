@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -47,6 +48,12 @@ struct Heap {
   std::atomic<uint64_t> spill_out{0};
   std::atomic<uint64_t> spill_in{0};
   std::atomic<uint64_t> bind_errors{0};
+  std::atomic<int64_t> live{0};  // bytes in use, kept only when cap != 0
+  uint64_t cap = 0;              // capacity limit in live bytes, 0 = none
+  int fd = -1;                   // file heap: the backing file
+  int snap_fd = -1;              // file heap: the copy made for a fork child
+  uintptr_t snap_len = 0;        // file heap: bytes reserved in that copy
+  char dir[256] = {};            // file heap: its directory
   // NUMA binding applied to every extent.
   unsigned long mask[kMaxNodes / 64 + 1] = {};
   int tier = 0;
@@ -258,7 +265,15 @@ void thread_exit(void*) {
   t_state.dead = 1;
 }
 
+void snapshot_prepare();
+void snapshot_parent();
+void snapshot_child();
+
 void do_bootstrap() {
+  // Before jemalloc initialises (and registers its own fork handlers): see
+  // snapshot_prepare. glibc keeps the first 48 handlers in static storage,
+  // so this allocates nothing.
+  pthread_atfork(snapshot_prepare, snapshot_parent, snapshot_child);
   g_stats = [] {
     bool on = false;
     size_t sz = sizeof on;
@@ -436,11 +451,12 @@ bool map_pmem_file(const TierDef& def, Heap* h, std::string* err) {
     addr = r;
     len = def.size;
   }
-  ::close(fd);
+  h->fd = fd;  // kept: a fork child copies the heap out of it
+  std::snprintf(h->dir, sizeof h->dir, "%s", def.path);
   h->file = true;
   h->lo = reinterpret_cast<uintptr_t>(addr);
   h->end = h->lo + len;
-  h->hi = h->lo + (def.cap != 0 && def.cap < len ? def.cap : len);
+  h->hi = h->end;  // a capacity below the file size is enforced on live bytes
   h->bump.store(h->lo, std::memory_order_relaxed);
   *err = why;  // informational on success
   return true;
@@ -463,7 +479,8 @@ void read_arena_stats(unsigned arena, TierStats* s) {
     return 0;
   };
   s->allocated += get("small.allocated") + get("large.allocated");
-  s->nmalloc += get("small.nmalloc") + get("large.nmalloc");
+  // nrequests: allocations asked for (nmalloc would count thread-cache refills).
+  s->nmalloc += get("small.nrequests") + get("large.nrequests");
   s->ndalloc += get("small.ndalloc") + get("large.ndalloc");
 }
 
@@ -557,20 +574,38 @@ int tier_of(const void* p) {
   return os_owns(u) ? 0 : -1;
 }
 
+// Capacity limits count live bytes (usable size of every block on the tier):
+// an allocation that would pass the limit fails here and spills in the caller.
+namespace {
+bool over_cap(const Heap& h, size_t need, size_t freed) {
+  int64_t live = h.live.load(std::memory_order_relaxed);
+  return live - static_cast<int64_t>(freed) + static_cast<int64_t>(need) >
+         static_cast<int64_t>(h.cap);
+}
+}  // namespace
+
 void* alloc(int tier, size_t size, size_t align, bool zero) {
   // jemalloc's smallest class is only 8-byte aligned: any larger request needs the flag.
   int flags = (align > 8 ? je::align_flag(align) : 0) | (zero ? je::kZero : 0);
   if (size == 0) size = 1;
+  Heap& h = g_heaps[tier];
+  if (h.cap != 0 && over_cap(h, strata_je_nallocx(size, flags & 0x3f), 0)) return nullptr;
+  void* p = nullptr;
   if (tier == 0) {
-    if (flags == 0) return strata_je_malloc(size);
-    return strata_je_mallocx(size, flags);
+    p = flags == 0 ? strata_je_malloc(size) : strata_je_mallocx(size, flags);
+  } else {
+    if (!h.enabled || h.arena == 0) return nullptr;
+    p = strata_je_mallocx(size, flags | je::arena_flag(h.arena) | tcache_flags(tier));
   }
-  const Heap& h = g_heaps[tier];
-  if (!h.enabled || h.arena == 0) return nullptr;
-  return strata_je_mallocx(size, flags | je::arena_flag(h.arena) | tcache_flags(tier));
+  if (h.cap != 0 && p != nullptr)
+    h.live.fetch_add(static_cast<int64_t>(strata_je_malloc_usable_size(p)), std::memory_order_relaxed);
+  return p;
 }
 
 void dalloc(void* p, int tier) {
+  Heap& h = g_heaps[tier];
+  if (h.cap != 0)
+    h.live.fetch_sub(static_cast<int64_t>(strata_je_malloc_usable_size(p)), std::memory_order_relaxed);
   if (tier == 0) {
     strata_je_free(p);
     return;
@@ -580,9 +615,15 @@ void dalloc(void* p, int tier) {
 
 void* ralloc(void* p, int tier, size_t size) {
   if (size == 0) size = 1;
-  if (tier == 0) return strata_je_realloc(p, size);
-  const Heap& h = g_heaps[tier];
-  return strata_je_rallocx(p, size, je::arena_flag(h.arena) | tcache_flags(tier));
+  Heap& h = g_heaps[tier];
+  size_t old = h.cap != 0 ? strata_je_malloc_usable_size(p) : 0;
+  if (h.cap != 0 && over_cap(h, strata_je_nallocx(size, 0), old)) return nullptr;
+  void* q = tier == 0 ? strata_je_realloc(p, size)
+                      : strata_je_rallocx(p, size, je::arena_flag(h.arena) | tcache_flags(tier));
+  if (h.cap != 0 && q != nullptr)
+    h.live.fetch_add(static_cast<int64_t>(strata_je_malloc_usable_size(q)) - static_cast<int64_t>(old),
+                     std::memory_order_relaxed);
+  return q;
 }
 
 size_t usable_size(const void* p) {
@@ -630,17 +671,27 @@ bool configure_tier(int i, const TierDef& def, bool multi_node, std::string* err
     }
     if (!map_pmem_file(def, &h, err)) return false;
     info = *err;
-  } else if (i == 0) {
-    h.hi = h.lo + (def.cap != 0 && def.cap < (uintptr_t{1} << g_shift) ? def.cap
-                                                                       : (uintptr_t{1} << g_shift));
   } else {
-    h.lo = g_base + (static_cast<uintptr_t>(i) << g_shift);
-    h.end = h.lo + (uintptr_t{1} << g_shift);
-    h.hi = h.lo + (def.cap != 0 && def.cap < (uintptr_t{1} << g_shift) ? def.cap
-                                                                       : (uintptr_t{1} << g_shift));
-    h.bump.store(h.lo, std::memory_order_relaxed);
-    h.file = false;
+    if (i != 0) {
+      h.lo = g_base + (static_cast<uintptr_t>(i) << g_shift);
+      h.end = h.lo + (uintptr_t{1} << g_shift);
+      h.bump.store(h.lo, std::memory_order_relaxed);
+      h.file = false;
+    }
+    // The capacity limit counts live bytes (alloc/dalloc); the address space a
+    // capped heap may carve is a looser backstop, so that jemalloc's retained
+    // and fragmented extents do not make the tier spill early.
+    uintptr_t slot = uintptr_t{1} << g_shift;
+    uintptr_t carve = slot;
+    if (def.cap != 0) {
+      uintptr_t loose = def.cap * 2 > def.cap + (256ULL << 20) ? def.cap * 2 : def.cap + (256ULL << 20);
+      if (loose < slot) carve = loose;
+    }
+    h.hi = h.lo + carve;
   }
+  h.cap = def.cap;
+  if (h.file && (h.cap == 0 || h.cap > h.end - h.lo)) h.cap = 0;  // the file size bounds it
+  if (i == 0 && h.cap != 0) g_t0_len = 0;  // frees of a capped tier 0 take the accounting path
   init_hooks(&h, i);
   if (multi_node && !def.nodes.empty() && def.kind != TierKind::kPmemFile) {
     std::memset(h.mask, 0, sizeof h.mask);
@@ -698,7 +749,11 @@ void tier_stats(int tier, TierStats* out) {
     read_arena_stats(h.arena, out);
   }
   out->mapped = h.mapped.load(std::memory_order_relaxed);
-  out->cap = h.hi > h.lo && h.hi - h.lo < h.end - h.lo ? h.hi - h.lo : 0;
+  out->cap = h.cap;
+  if (h.cap != 0) {
+    int64_t live = h.live.load(std::memory_order_relaxed);
+    out->allocated = live > 0 ? static_cast<uint64_t>(live) : 0;
+  }
   out->spill_out = h.spill_out.load(std::memory_order_relaxed);
   out->spill_in = h.spill_in.load(std::memory_order_relaxed);
   out->bind_errors = h.bind_errors.load(std::memory_order_relaxed);
@@ -737,6 +792,91 @@ void postfork_parent() {
   region_map().unlock();
   unlock();
 }
+namespace {
+
+// A file heap is a shared mapping: after fork, parent and child would write
+// the same bytes while each runs its own allocator over them. So the child
+// gets its own copy, taken in the parent while jemalloc holds all its locks
+// (these handlers are registered before jemalloc's, so this prepare handler
+// runs after jemalloc's and the child/parent handlers before jemalloc's): a
+// new file in the same directory holding the carved part of the heap, which
+// the child maps over the same addresses, so every pointer stays valid.
+// Only system calls: this runs around a possibly multi-threaded fork.
+void snapshot_prepare() {
+  const int n = g_ntiers.load(std::memory_order_relaxed);
+  for (int t = 1; t < n; ++t) {
+    Heap& h = g_heaps[t];
+    h.snap_fd = -1;
+    uintptr_t bump = h.bump.load(std::memory_order_relaxed);
+    if (!h.enabled || !h.file || h.fd < 0 || bump <= h.lo) continue;
+    const uintptr_t len = h.end - h.lo;
+    const uintptr_t used = (bump - h.lo + kPage - 1) & ~(kPage - 1);
+    // Blocks are reserved for the carved part plus 16 MiB of room to grow; the
+    // child's heap may not carve past that (no SIGBUS on a full file system).
+    const uintptr_t reserve = used + (16ULL << 20) < len ? used + (16ULL << 20) : len;
+    int nfd = ::open(h.dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (nfd < 0) continue;
+    if (::ftruncate(nfd, static_cast<off_t>(len)) != 0 ||
+        syscall(SYS_fallocate, nfd, 0, 0L, static_cast<long>(reserve)) != 0) {
+      ::close(nfd);
+      continue;
+    }
+    h.snap_len = reserve;
+    uintptr_t done = 0;
+    loff_t in = 0;
+    loff_t out = 0;
+    while (done < used) {
+      ssize_t k = syscall(SYS_copy_file_range, h.fd, &in, nfd, &out, used - done, 0U);
+      if (k <= 0) break;
+      done += static_cast<uintptr_t>(k);
+    }
+    while (done < used) {  // no copy_file_range: write from the mapping
+      ssize_t k = ::pwrite(nfd, reinterpret_cast<char*>(h.lo) + done, used - done,
+                           static_cast<off_t>(done));
+      if (k <= 0) break;
+      done += static_cast<uintptr_t>(k);
+    }
+    if (done < used) {
+      ::close(nfd);
+      continue;
+    }
+    h.snap_fd = nfd;
+  }
+}
+
+void snapshot_parent() {
+  const int n = g_ntiers.load(std::memory_order_relaxed);
+  for (int t = 1; t < n; ++t) {
+    Heap& h = g_heaps[t];
+    if (h.snap_fd >= 0) ::close(h.snap_fd);
+    h.snap_fd = -1;
+  }
+}
+
+void snapshot_child() {
+  const int n = g_ntiers.load(std::memory_order_relaxed);
+  for (int t = 1; t < n; ++t) {
+    Heap& h = g_heaps[t];
+    if (!h.enabled || !h.file || h.fd < 0 || h.bump.load(std::memory_order_relaxed) <= h.lo)
+      continue;
+    if (h.snap_fd >= 0 && strata_sys_mmap(reinterpret_cast<void*>(h.lo), h.end - h.lo,
+                                          PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+                                          h.snap_fd, 0) != MAP_FAILED) {
+      ::close(h.fd);
+      h.fd = h.snap_fd;
+      h.snap_fd = -1;
+      if (h.hi > h.lo + h.snap_len) h.hi = h.lo + h.snap_len;
+      continue;
+    }
+    static const char kMsg[] =
+        "strata: fork: could not copy the PMEM file heap for the child (file system full?); "
+        "parent and child share it\n";
+    sys::write_all(STDERR_FILENO, kMsg, sizeof kMsg - 1);
+  }
+}
+
+}  // namespace
+
 void postfork_child() {
   region_map().unlock();
   unlock();

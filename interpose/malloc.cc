@@ -56,8 +56,11 @@ STRATA_EXPORT void* calloc(size_t n, size_t size) noexcept {
 STRATA_EXPORT void* realloc(void* p, size_t size) noexcept {
   // glibc semantics (realloc(p, 0) frees) are the runtime's; the fast path
   // only resizes tier-0 blocks.
-  if (strata::interpose::fast_path_ok() && strata::interpose::is_tier0(p) && size != 0)
-    return strata_je_realloc(p, size);
+  if (strata::interpose::fast_path_ok() && strata::interpose::is_tier0(p) && size != 0) {
+    void* q = strata_je_realloc(p, size);
+    if (STRATA_LIKELY(q != nullptr)) return q;
+    // Failed: p is untouched; the runtime spills or sets errno.
+  }
   return strata::rt::realloc_impl(p, size);
 }
 

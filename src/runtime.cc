@@ -186,8 +186,16 @@ void init() {
     std::string why;
     const TierDef& t = cfg.policy.tiers[i];
     if (!heap::configure_tier(i, t, multi_node, &why)) {
-      log_msg(LogLevel::kError, "tier %d '%s' unavailable: %s; its allocations go to the next tier",
-              i, t.name, why.c_str());
+      if (cfg.tiers_from_env) {
+        const char* v = getenv("STRATA_TIERS");
+        log_msg(LogLevel::kError,
+                "STRATA_TIERS=\"%s\": tier '%s' unavailable: %s (expected a usable tier); its "
+                "allocations go to the next tier",
+                v != nullptr ? v : "", t.name, why.c_str());
+      } else {
+        log_msg(LogLevel::kError, "tier %d '%s' unavailable: %s; its allocations go to the next tier",
+                i, t.name, why.c_str());
+      }
       if (cfg.strict) _exit(2);
     } else if (i == 0 && heap::plain_mode()) {
       STRATA_LOG(LogLevel::kInfo, "%s", why.c_str());  // only a problem if tiers were asked for

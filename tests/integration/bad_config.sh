@@ -112,7 +112,10 @@ tiers)
 	# Tiers that parse but cannot be set up: "a missing tier prints one clear line
 	# on stderr (variable, value, what was expected)".
 	check STRATA_TIERS 'dram:nodes=0;pm:path=/nonexistent/pmem,size=1G' 1
-	check STRATA_TIERS 'dram:nodes=0;slow:nodes=0,cap=1M' 1
+	# A file heap larger than its file system can hold (blocks are reserved up front).
+	check STRATA_TIERS 'dram:nodes=0;pm:path=/tmp,size=1000000G' 1
+	# A file heap in a directory that is a regular file.
+	check STRATA_TIERS 'dram:nodes=0;pm:path=/etc/hostname,size=64M' 1
 	;;
 *)
 	echo "bad_config.sh: unknown case set '$set_name'"
