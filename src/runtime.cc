@@ -338,9 +338,9 @@ void write_stats(int fd) {
       std::snprintf(buf, sizeof buf, "strata stats: pid %d (%s)%s\n", static_cast<int>(getpid()),
                     exe, heap::stats_available() ? "" : " [jemalloc built without stats]");
   sys::write_all(fd, buf, static_cast<size_t>(len));
-  len = std::snprintf(buf, sizeof buf, "%-4s %-10s %-10s %9s %9s %12s %12s %9s %9s %9s %7s %9s\n",
-                      "#", "tier", "nodes", "cap", "live", "allocs", "frees", "mapped", "spill-in",
-                      "spill-out", "mmaps", "mmap-size");
+  len = std::snprintf(buf, sizeof buf, "%-4s %-10s %-10s %9s %9s %12s %9s %9s %9s %7s %9s\n", "#",
+                      "tier", "nodes", "cap", "live", "allocs", "mapped", "spill-in", "spill-out",
+                      "mmaps", "mmap-size");
   sys::write_all(fd, buf, static_cast<size_t>(len));
   MmapSums sums{};
   region_map().for_each(sum_mmaps, &sums);
@@ -369,9 +369,8 @@ void write_stats(int fd) {
         std::snprintf(nodes, sizeof nodes, "%s", d.nodes.str().c_str());
     }
     len = std::snprintf(
-        buf, sizeof buf, "%-4d %-10s %-10s %9s %9s %12llu %12llu %9s %9llu %9llu %7llu %9s%s\n", t,
-        name, nodes, cap, live, static_cast<unsigned long long>(s.nmalloc),
-        static_cast<unsigned long long>(s.ndalloc), mapped,
+        buf, sizeof buf, "%-4d %-10s %-10s %9s %9s %12llu %9s %9llu %9llu %7llu %9s%s\n", t, name,
+        nodes, cap, live, static_cast<unsigned long long>(s.nmalloc), mapped,
         static_cast<unsigned long long>(s.spill_in), static_cast<unsigned long long>(s.spill_out),
         static_cast<unsigned long long>(sums.count[t]), msize,
         heap::tier_enabled(t) ? "" : "  (unavailable)");
