@@ -101,7 +101,9 @@ constinit volatile int g_os_lock = 0;
 void os_lock() {
   while (__atomic_exchange_n(&g_os_lock, 1, __ATOMIC_ACQUIRE) != 0) sched_yield();
 }
-void os_unlock() { __atomic_store_n(&g_os_lock, 0, __ATOMIC_RELEASE); }
+void os_unlock() {
+  __atomic_store_n(&g_os_lock, 0, __ATOMIC_RELEASE);
+}
 
 // Lock-free: entries are appended (count published last) and removed by
 // emptying them (end = start); the table is never compacted.
@@ -598,14 +600,16 @@ void* alloc(int tier, size_t size, size_t align, bool zero) {
     p = strata_je_mallocx(size, flags | je::arena_flag(h.arena) | tcache_flags(tier));
   }
   if (h.cap != 0 && p != nullptr)
-    h.live.fetch_add(static_cast<int64_t>(strata_je_malloc_usable_size(p)), std::memory_order_relaxed);
+    h.live.fetch_add(static_cast<int64_t>(strata_je_malloc_usable_size(p)),
+                     std::memory_order_relaxed);
   return p;
 }
 
 void dalloc(void* p, int tier) {
   Heap& h = g_heaps[tier];
   if (h.cap != 0)
-    h.live.fetch_sub(static_cast<int64_t>(strata_je_malloc_usable_size(p)), std::memory_order_relaxed);
+    h.live.fetch_sub(static_cast<int64_t>(strata_je_malloc_usable_size(p)),
+                     std::memory_order_relaxed);
   if (tier == 0) {
     strata_je_free(p);
     return;
@@ -621,8 +625,9 @@ void* ralloc(void* p, int tier, size_t size) {
   void* q = tier == 0 ? strata_je_realloc(p, size)
                       : strata_je_rallocx(p, size, je::arena_flag(h.arena) | tcache_flags(tier));
   if (h.cap != 0 && q != nullptr)
-    h.live.fetch_add(static_cast<int64_t>(strata_je_malloc_usable_size(q)) - static_cast<int64_t>(old),
-                     std::memory_order_relaxed);
+    h.live.fetch_add(
+        static_cast<int64_t>(strata_je_malloc_usable_size(q)) - static_cast<int64_t>(old),
+        std::memory_order_relaxed);
   return q;
 }
 
@@ -684,7 +689,8 @@ bool configure_tier(int i, const TierDef& def, bool multi_node, std::string* err
     uintptr_t slot = uintptr_t{1} << g_shift;
     uintptr_t carve = slot;
     if (def.cap != 0) {
-      uintptr_t loose = def.cap * 2 > def.cap + (256ULL << 20) ? def.cap * 2 : def.cap + (256ULL << 20);
+      uintptr_t loose =
+          def.cap * 2 > def.cap + (256ULL << 20) ? def.cap * 2 : def.cap + (256ULL << 20);
       if (loose < slot) carve = loose;
     }
     h.hi = h.lo + carve;
@@ -772,7 +778,9 @@ bool stats_available() {
   return g_stats;
 }
 
-bool plain_mode() { return g_plain; }
+bool plain_mode() {
+  return g_plain;
+}
 
 void set_fast_path_allowed(bool allowed) {
   g_fast_allowed = allowed;
@@ -859,9 +867,9 @@ void snapshot_child() {
     Heap& h = g_heaps[t];
     if (!h.enabled || !h.file || h.fd < 0 || h.bump.load(std::memory_order_relaxed) <= h.lo)
       continue;
-    if (h.snap_fd >= 0 && strata_sys_mmap(reinterpret_cast<void*>(h.lo), h.end - h.lo,
-                                          PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-                                          h.snap_fd, 0) != MAP_FAILED) {
+    if (h.snap_fd >= 0 &&
+        strata_sys_mmap(reinterpret_cast<void*>(h.lo), h.end - h.lo, PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_FIXED, h.snap_fd, 0) != MAP_FAILED) {
       ::close(h.fd);
       h.fd = h.snap_fd;
       h.snap_fd = -1;

@@ -17,8 +17,8 @@ namespace strata::heap {
 struct ThreadState {
   uint8_t fast;   // bound, no placement rule, tier 0 uncapped: malloc goes straight to jemalloc
   uint8_t bound;  // this thread uses a tier-0 arena (set before its first allocation)
-  uint8_t depth;          // > 0 while strata itself runs on this thread (reentrancy guard)
-  uint8_t dead;           // past the thread-exit destructor: no explicit tcaches
+  uint8_t depth;  // > 0 while strata itself runs on this thread (reentrancy guard)
+  uint8_t dead;   // past the thread-exit destructor: no explicit tcaches
   int tcache[kMaxTiers];  // explicit tcache + 1 per tier (0 = none yet, -1 = use none)
 };
 extern __thread ThreadState t_state __attribute__((tls_model("initial-exec")));

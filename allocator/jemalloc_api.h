@@ -17,7 +17,8 @@ void* strata_je_mallocx(size_t size, int flags) noexcept;
 void* strata_je_rallocx(void* p, size_t size, int flags) noexcept;
 void strata_je_dallocx(void* p, int flags) noexcept;
 size_t strata_je_sallocx(const void* p, int flags) noexcept;
-int strata_je_mallctl(const char* name, void* oldp, size_t* oldlenp, void* newp, size_t newlen) noexcept;
+int strata_je_mallctl(const char* name, void* oldp, size_t* oldlenp, void* newp,
+                      size_t newlen) noexcept;
 int strata_je_mallctlnametomib(const char* name, size_t* mibp, size_t* miblenp) noexcept;
 int strata_je_mallctlbymib(const size_t* mib, size_t miblen, void* oldp, size_t* oldlenp,
                            void* newp, size_t newlen) noexcept;

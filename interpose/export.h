@@ -15,7 +15,9 @@
 namespace strata::interpose {
 
 // Thread bound to a tier-0 arena, no placement rule, tier 0 uncapped.
-inline bool fast_path_ok() { return STRATA_LIKELY(heap::t_state.fast); }
+inline bool fast_path_ok() {
+  return STRATA_LIKELY(heap::t_state.fast);
+}
 
 inline bool is_tier0(const void* p) {
   return reinterpret_cast<uintptr_t>(p) - heap::g_t0_lo < heap::g_t0_len;

@@ -54,7 +54,9 @@ STRATA_EXPORT size_t sallocx(const void* p, int /*flags*/) noexcept {
   return strata::rt::usable_size(const_cast<void*>(p));
 }
 
-STRATA_EXPORT void dallocx(void* p, int /*flags*/) noexcept { strata::interpose::dealloc(p); }
+STRATA_EXPORT void dallocx(void* p, int /*flags*/) noexcept {
+  strata::interpose::dealloc(p);
+}
 
 STRATA_EXPORT void sdallocx(void* p, size_t /*size*/, int /*flags*/) noexcept {
   strata::interpose::dealloc(p);

@@ -193,8 +193,9 @@ void init() {
                 "allocations go to the next tier",
                 v != nullptr ? v : "", t.name, why.c_str());
       } else {
-        log_msg(LogLevel::kError, "tier %d '%s' unavailable: %s; its allocations go to the next tier",
-                i, t.name, why.c_str());
+        log_msg(LogLevel::kError,
+                "tier %d '%s' unavailable: %s; its allocations go to the next tier", i, t.name,
+                why.c_str());
       }
       if (cfg.strict) _exit(2);
     } else if (i == 0 && heap::plain_mode()) {
