@@ -7,6 +7,7 @@
 //
 // Every benchmark reports items_per_second over wall-clock time (UseRealTime),
 // so with N threads the figure is the aggregate throughput of all threads.
+// Multi-threaded benchmarks pin thread i to the i-th allowed CPU.
 // One item is one allocation that was also freed.
 //
 //   BM_MallocFree/<size>/threads:<t>   malloc + touch + free, back to back
@@ -17,16 +18,55 @@
 //                                      thread 1, which frees them
 
 #include <benchmark/benchmark.h>
+#include <sched.h>
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <iostream>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 namespace {
+
+// With several benchmark threads, pin thread i to the i-th allowed CPU (modulo
+// their number) for the duration of the run, so that the scheduler does not
+// sometimes stack both threads on one CPU and sometimes spread them: that
+// alone changes cross-thread results several-fold on a 2-CPU machine.
+// Thread 0 is the benchmark's main thread, so the old mask is restored.
+bool g_pin_threads = true;  // --pin_threads=0 turns pinning off
+
+class PinnedThread {
+ public:
+  explicit PinnedThread(const benchmark::State& state) {
+    if (!g_pin_threads || state.threads() < 2) return;
+    if (sched_getaffinity(0, sizeof(old_), &old_) != 0) return;
+    const int ncpu = CPU_COUNT(&old_);
+    if (ncpu < 2) return;
+    int want = state.thread_index() % ncpu;
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+      if (!CPU_ISSET(cpu, &old_)) continue;
+      if (want-- == 0) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        pinned_ = sched_setaffinity(0, sizeof(one), &one) == 0;
+        break;
+      }
+    }
+  }
+  ~PinnedThread() {
+    if (pinned_) sched_setaffinity(0, sizeof(old_), &old_);
+  }
+  PinnedThread(const PinnedThread&) = delete;
+  PinnedThread& operator=(const PinnedThread&) = delete;
+
+ private:
+  cpu_set_t old_{};
+  bool pinned_ = false;
+};
 
 constexpr int64_t kSizes[] = {16, 256, 4 << 10, 64 << 10, 1 << 20};
 
@@ -43,6 +83,7 @@ inline void* Allocate(size_t size, uint64_t seed) {
 
 void BM_MallocFree(benchmark::State& state) {
   const auto size = static_cast<size_t>(state.range(0));
+  PinnedThread pin(state);
   uint64_t i = 0;
   for (auto _ : state) {
     void* p = Allocate(size, ++i);
@@ -69,15 +110,13 @@ void BM_Batch(benchmark::State& state) {
   std::vector<void*> ptrs(n);  // allocated once, outside the timed loop
   uint64_t seq = 0;
   for (auto _ : state) {
-    for (size_t k = 0; k < n; ++k) {
-      ptrs[k] = Allocate(size, ++seq);
-      if (ptrs[k] == nullptr) {
-        for (size_t j = 0; j < k; ++j) std::free(ptrs[j]);
-        state.SkipWithError("malloc returned NULL");
-        return;
-      }
+    size_t got = 0;
+    while (got < n && (ptrs[got] = Allocate(size, ++seq)) != nullptr) ++got;
+    for (size_t k = 0; k < got; ++k) std::free(ptrs[k]);
+    if (got < n) {
+      state.SkipWithError("malloc returned NULL");
+      break;
     }
-    for (size_t k = 0; k < n; ++k) std::free(ptrs[k]);
   }
   state.counters["batch"] = static_cast<double>(n);
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(n));
@@ -160,12 +199,14 @@ void BM_ProducerConsumer(benchmark::State& state) {
     return;
   }
   SpscRing& ring = g_rings[pair];
+  PinnedThread pin(state);
   const bool producer = state.thread_index() % 2 == 0;
 
   if (producer) {
     uint64_t x = 0x9E3779B97F4A7C15ull ^ static_cast<uint64_t>(pair + 1);
     for (auto _ : state) {
-      void* p = Allocate(NextSize(x), x);
+      const size_t size = NextSize(x);
+      void* p = Allocate(size, x);
       // On NULL, still hand something over so the consumer's count matches.
       if (p == nullptr) {
         p = &g_null_block;
@@ -206,6 +247,21 @@ int main(int argc, char** argv) {
   // Unbuffered console output: when an allocator under test crashes, the log
   // still shows every benchmark that finished before the crash.
   std::cout << std::unitbuf;
+  // Our own flag, removed before Google Benchmark sees the arguments.
+  int kept = 1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--pin_threads=0" || arg == "--pin_threads=false") {
+      g_pin_threads = false;
+    } else if (arg == "--pin_threads=1" || arg == "--pin_threads=true" ||
+               arg == "--pin_threads") {
+      g_pin_threads = true;
+    } else {
+      argv[kept++] = argv[i];
+    }
+  }
+  argc = kept;
+  argv[argc] = nullptr;
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -28,8 +28,8 @@
 #
 # Each run gets a clean environment for allocator knobs: LD_PRELOAD, MALLOC_CONF,
 # GLIBC_TUNABLES, MEMKIND_* and all STRATA_* variables are removed, then only the
-# ones that belong to that allocator are set. The whole script takes about 3 minutes
-# on 2 cores with the defaults.
+# ones that belong to that allocator are set. The whole script takes about 2 minutes
+# on 2 cores with the defaults (about 25 s per allocator).
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -74,7 +74,8 @@ jemalloc_lib=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 memtier_lib=/usr/lib/x86_64-linux-gnu/libmemtier.so.0
 
 if [[ ! -x "$bench" ]]; then
-  echo "run-alloc-peers: $bench not found; build it first (target strata-bench-alloc)" >&2
+  echo "run-alloc-peers: $bench not found; build it first: cmake -DSTRATA_BUILD_BENCH=ON" \
+       "and the target strata-bench-alloc (or standalone: cmake -S bench -B DIR)" >&2
   exit 1
 fi
 command -v python3 >/dev/null || { echo "run-alloc-peers: python3 is required" >&2; exit 1; }
@@ -108,10 +109,20 @@ while IFS='=' read -r name _; do
   [[ "$name" == STRATA_* ]] && scrub+=(-u "$name")
 done < <(env)
 
-# Per-allocator status lines, read by the python step: name<TAB>status<TAB>detail
+# Per-allocator status lines, read by the python step:
+# name<TAB>status<TAB>detail<TAB>noise
 status_file="$work/status.tsv"
 : >"$status_file"
-record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$status_file"; }
+record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "${4:-}" >>"$status_file"; }
+
+# Jiffies from the first line of /proc/stat: "<busy> <steal>", where busy counts
+# user, nice, system, irq and softirq (not idle, iowait, steal).
+cpu_jiffies() {
+  local _cpu us ni sy _idle _iow irq sirq steal _rest
+  read -r _cpu us ni sy _idle _iow irq sirq steal _rest </proc/stat
+  echo "$((us + ni + sy + irq + sirq)) $steal"
+}
+clk_tck=$(getconf CLK_TCK 2>/dev/null || echo 100)
 
 # run_one NAME LABEL [VAR=VALUE...] -- runs the benchmark, returns 0 on a usable result.
 # Files: $results_dir/alloc-${FILE_TAG:-NAME}.{json,log}.
@@ -119,18 +130,35 @@ run_one() {
   local name=$1 label=$2; shift 2
   local tag=${FILE_TAG:-$name}
   local json="$results_dir/alloc-$tag.json" log="$results_dir/alloc-$tag.log"
-  local start end rc=0
+  local start end rc=0 j0 j1 t0 t1 times_file="$work/times.$tag"
   rm -f "$json"
-  start=$(date +%s)
   echo "run-alloc-peers: [$name] running ($label)"
+  j0=$(cpu_jiffies)
+  t0=$(date +%s.%N)
+  start=${t0%.*}
   # The subshell keeps bash's "Aborted"/"Segmentation fault" notice out of the
   # progress output (it lands in the log) and gives the exit status as 128+signal.
-  (
-    timeout --signal=KILL "$run_timeout" env "${scrub[@]}" "$@" "$bench" "${bench_flags[@]}" \
-        "--benchmark_out=$json" >"$log" 2>&1
-    exit $?
-  ) 2>>"$log" || rc=$?
-  end=$(date +%s)
+  # `time` reports the CPU time of the benchmark itself, to tell other load apart.
+  local TIMEFORMAT='%U %S'
+  { time {
+      (
+        timeout --signal=KILL "$run_timeout" env "${scrub[@]}" "$@" "$bench" "${bench_flags[@]}" \
+            "--benchmark_out=$json" >"$log" 2>&1
+        exit $?
+      ) 2>>"$log"
+    }; } 2>"$times_file" || rc=$?
+  t1=$(date +%s.%N)
+  j1=$(cpu_jiffies)
+  end=${t1%.*}
+  # Noise: CPU time that other processes used during the run, and time stolen by
+  # the hypervisor, both as a percentage of one CPU over the run's wall time.
+  LAST_NOISE=$(awk -v j0="$j0" -v j1="$j1" -v t0="$t0" -v t1="$t1" -v hz="$clk_tck" \
+      -v own="$(tail -n 1 "$times_file" 2>/dev/null)" 'BEGIN {
+        split(j0, a, " "); split(j1, b, " "); split(own, o, " ");
+        wall = t1 - t0; if (wall <= 0) wall = 1;
+        other = (b[1] - a[1]) / hz - (o[1] + o[2]); if (other < 0) other = 0;
+        printf "other processes %.0f%%, steal %.0f%% of a CPU", 100 * other / wall,
+               100 * (b[2] - a[2]) / hz / wall }')
   local why=""
   if ((rc != 0)); then
     if ((rc == 137 && end - start >= run_timeout)); then
@@ -159,24 +187,28 @@ run_one() {
   fi
   local n
   n=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(len({b["run_name"] for b in d["benchmarks"]}))' "$json")
-  echo "run-alloc-peers: [$name] done in $((end - start)) s, $n benchmarks -> $json"
+  echo "run-alloc-peers: [$name] done in $((end - start)) s, $n benchmarks -> $json ($LAST_NOISE)"
   return 0
 }
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "run-alloc-peers: benchmark  $bench"
 echo "run-alloc-peers: load average at start: $load_start"
-if awk -v l="${load_start%% *}" -v n="$(nproc)" 'BEGIN{exit !(l >= 0.5)}'; then
-  echo "run-alloc-peers: warning: the machine is busy (load $load_start on $(nproc) CPUs);" \
-       "multi-threaded results will be noisy"
+busy_a=$(cpu_jiffies); sleep 1; busy_b=$(cpu_jiffies)
+busy_pct=$(( (${busy_b%% *} - ${busy_a%% *}) * 100 / clk_tck ))
+echo "run-alloc-peers: CPU in use by other processes right now: ${busy_pct}% of a CPU"
+if ((busy_pct >= 20)); then
+  echo "run-alloc-peers: warning: the machine is busy; results (threads:2 most of all) will be noisy." \
+       "The report records the load seen during each run."
 fi
 echo "run-alloc-peers: flags      ${bench_flags[*]}"
 echo "run-alloc-peers: results    $results_dir"
 LAST_FAILURE=""
+LAST_NOISE=""
 
 # (a) glibc
 if run_one glibc "no preload"; then
-  record glibc ok "no preload"
+  record glibc ok "no preload" "$LAST_NOISE"
 else
   record glibc failed "$LAST_FAILURE"
 fi
@@ -184,7 +216,7 @@ fi
 # (b) jemalloc
 if [[ -e "$jemalloc_lib" ]]; then
   if run_one jemalloc "LD_PRELOAD=$jemalloc_lib" "LD_PRELOAD=$jemalloc_lib"; then
-    record jemalloc ok "LD_PRELOAD=$jemalloc_lib"
+    record jemalloc ok "LD_PRELOAD=$jemalloc_lib" "$LAST_NOISE"
   else
     record jemalloc failed "LD_PRELOAD=$jemalloc_lib: $LAST_FAILURE"
   fi
@@ -196,7 +228,7 @@ fi
 # (c) strata, default policy
 if [[ -e "$strata_lib" ]]; then
   if run_one strata "LD_PRELOAD=$strata_lib, no STRATA_* variables" "LD_PRELOAD=$strata_lib"; then
-    record strata ok "LD_PRELOAD=$strata_lib (no STRATA_* variables)"
+    record strata ok "LD_PRELOAD=$strata_lib (no STRATA_* variables)" "$LAST_NOISE"
   else
     record strata failed "LD_PRELOAD=$strata_lib: $LAST_FAILURE"
   fi
@@ -220,7 +252,7 @@ if [[ -e "$memtier_lib" ]]; then
     if FILE_TAG=memtier-try$try run_one memtier "LD_PRELOAD=$memtier_lib MEMKIND_MEM_TIERS=\"$cfg\"" \
         "LD_PRELOAD=$memtier_lib" "MEMKIND_MEM_TIERS=$cfg"; then
       cp "$results_dir/alloc-memtier-try$try.json" "$results_dir/alloc-memtier.json"
-      record memtier ok "LD_PRELOAD=$memtier_lib MEMKIND_MEM_TIERS=\"$cfg\""
+      record memtier ok "LD_PRELOAD=$memtier_lib MEMKIND_MEM_TIERS=\"$cfg\"" "$LAST_NOISE"
       memtier_ok=1
       break
     fi
@@ -255,9 +287,13 @@ RAP_VERSIONS="glibc $(pkgver libc6), jemalloc $(pkgver libjemalloc2), memkind $(
 RAP_COMMIT="$(git -C "$repo_dir" rev-parse --short HEAD 2>/dev/null || echo '?')"
 git -C "$repo_dir" diff --quiet HEAD -- 2>/dev/null || RAP_COMMIT+=" (with local changes)"
 RAP_PMEM=$pmem_note
+RAP_STRATA_LIB=""
+if [[ -e "$strata_lib" ]]; then
+  RAP_STRATA_LIB="$strata_lib, built $(date -u -r "$strata_lib" '+%Y-%m-%d %H:%M UTC'), sha256 $(sha256sum "$strata_lib" | cut -c1-12)"
+fi
 RAP_LOAD="$load_start at start, $(cut -d' ' -f1-3 /proc/loadavg) at end"
 export RAP_OUT RAP_RESULTS RAP_STATUS RAP_CMD RAP_FLAGS RAP_NPROC RAP_CPU RAP_KERNEL \
-  RAP_DATE RAP_OS RAP_VERSIONS RAP_COMMIT RAP_PMEM RAP_LOAD
+  RAP_DATE RAP_OS RAP_VERSIONS RAP_COMMIT RAP_PMEM RAP_LOAD RAP_STRATA_LIB
 
 python3 - <<'PY'
 import json
@@ -270,14 +306,16 @@ ALLOCS = ["glibc", "jemalloc", "strata", "memtier"]
 SECTION = "## Allocation microbenchmarks"
 
 status = {}        # name -> (status, detail)
+noise = {}         # name -> other load during the run
 attempts = []      # failed memtier configurations
 with open(os.environ["RAP_STATUS"]) as f:
     for line in f:
-        name, st, detail = line.rstrip("\n").split("\t", 2)
+        name, st, detail, load = line.rstrip("\n").split("\t", 3)
         if name == "memtier-attempt":
             attempts.append(detail)
         else:
             status[name] = (st, detail)
+            noise[name] = load
 
 
 def load(name):
@@ -389,8 +427,11 @@ lines += [
     "per allocator with identical Google Benchmark flags; only `LD_PRELOAD` and the "
     "allocator's own variables differ. Figures are items per second (one item = one "
     "allocation that is also freed), median of the repetitions, wall-clock time, so the "
-    "`threads:2` rows are the aggregate of both threads. Higher is better. A cell shows "
-    "`(cv N%)` when the coefficient of variation across repetitions was 10% or more.",
+    "`threads:2` rows are the aggregate of both threads; there, thread i is pinned to the "
+    "i-th allowed CPU. Higher is better. A cell shows `(cv N%)` when the coefficient of "
+    "variation across repetitions was 10% or more. The last column of the configuration "
+    "table is the CPU time other processes used while that allocator ran: on a 2-CPU "
+    "machine, anything near 100% means the `threads:2` rows had one CPU, not two.",
     "",
     "- `MallocFree/size:S/threads:T`: malloc(S), write the first byte, free, back to back.",
     "- `Batch/size:S`: malloc 1024 blocks of S bytes (64 for 1 MiB), then free them in "
@@ -408,6 +449,8 @@ lines += [
     f"- Load average (1, 5, 15 min): {os.environ['RAP_LOAD']}",
     f"- Versions: {os.environ['RAP_VERSIONS']}; strata commit {os.environ['RAP_COMMIT']}",
 ]
+if os.environ.get("RAP_STRATA_LIB"):
+    lines.append(f"- strata library: {os.environ['RAP_STRATA_LIB']}")
 if context.get("library_build_type") == "debug":
     lines.append("- Google Benchmark reports its own library as a debug build (Debian's "
                  "package does); that affects the harness equally for every allocator.")
@@ -421,13 +464,13 @@ lines += [
     f"Benchmark flags, identical for every allocator: `{os.environ['RAP_FLAGS']}` "
     "(plus `--benchmark_out=<build>/bench-results/alloc-<allocator>.json`).",
     "",
-    "| allocator | configuration | status |",
-    "|---|---|---|",
+    "| allocator | configuration | status | load from elsewhere during the run |",
+    "|---|---|---|---|",
 ]
 for a in ALLOCS:
     st, detail = status.get(a, ("skipped", "not run"))
-    lines.append(f"| {a} | `{esc(detail)}` | {st} |" if st == "ok"
-                 else f"| {a} | {esc(detail)} | {st} |")
+    cfg = f"`{esc(detail)}`" if st == "ok" else esc(detail)
+    lines.append(f"| {a} | {cfg} | {st} | {noise.get(a) or '—'} |")
 if attempts:
     lines += ["", "memkind configurations that failed before the one used above:", ""]
     lines += [f"- `{d.split(': ', 1)[0]}`: {esc(d.split(': ', 1)[1]) if ': ' in d else ''}"

@@ -11,6 +11,8 @@ PKGS=(
   libjemalloc-dev libjemalloc2 libnuma-dev libhwloc-dev libpmem2-dev libmemkind-dev
   # tests and benchmarks
   catch2 libbenchmark-dev numactl python3 perl git sqlite3 binutils
+  # real programs the integration tests run under the preload
+  nodejs openjdk-17-jdk-headless tcl zstd xz-utils util-linux
   # NUMA test VM (tests/vm, scripts/numa-vm)
   qemu-system-x86 linux-image-amd64 busybox-static ndctl daxctl e2fsprogs kmod
 )
