@@ -26,8 +26,7 @@
 namespace strata::heap {
 
 __thread ThreadState t_state __attribute__((tls_model("initial-exec")));
-constinit uintptr_t g_t0_lo = 0;
-constinit uintptr_t g_t0_len = 0;
+constinit uintptr_t g_t0_key = UINTPTR_MAX;
 
 namespace {
 
@@ -290,11 +289,21 @@ void do_bootstrap() {
   if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) budget = rl.rlim_cur / 4;
   void* base = MAP_FAILED;
   for (g_shift = 40; g_shift >= 33; --g_shift) {
-    uint64_t total = static_cast<uint64_t>(kMaxTiers) << g_shift;
-    if (total > budget) continue;
-    base = strata_sys_mmap(nullptr, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                           -1, 0);
-    if (base != MAP_FAILED) break;
+    // One slot more than needed, so the base can be aligned to the slot size:
+    // then "is this tier 0" is one shift and one compare (free's fast path).
+    const uint64_t slot = uint64_t{1} << g_shift;
+    const uint64_t total = static_cast<uint64_t>(kMaxTiers) << g_shift;
+    if (total + slot > budget) continue;
+    void* raw = strata_sys_mmap(nullptr, total + slot, PROT_NONE,
+                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED) continue;
+    const auto r = reinterpret_cast<uintptr_t>(raw);
+    const uintptr_t aligned = (r + slot - 1) & ~(slot - 1);
+    if (aligned > r) strata_sys_munmap(raw, aligned - r);
+    if (r + total + slot > aligned + total)
+      strata_sys_munmap(reinterpret_cast<void*>(aligned + total), r + total + slot - (aligned + total));
+    base = reinterpret_cast<void*>(aligned);
+    break;
   }
   if (base == MAP_FAILED) {
     g_plain = true;
@@ -323,11 +332,11 @@ void do_bootstrap() {
   g_key_ok = pthread_key_create(&g_key, thread_exit) == 0;
   if (g_plain) {
     // Every free takes the slow path, which recognises jemalloc's own ranges.
-    g_t0_lo = 0;
-    g_t0_len = 0;
+    g_t0_key = UINTPTR_MAX;
   } else {
-    g_t0_lo = g_base;
-    g_t0_len = uintptr_t{1} << g_shift;
+    // With 1 TiB slots, tier 0 is exactly the addresses whose bits 40 and up
+    // equal the key; smaller slots (address-space limit) use the slow path.
+    g_t0_key = g_shift == kT0Shift ? g_base >> kT0Shift : UINTPTR_MAX;
   }
 }
 
@@ -562,7 +571,7 @@ void bind_thread() {
 
 int tier_of(const void* p) {
   uintptr_t u = reinterpret_cast<uintptr_t>(p);
-  if (u - g_t0_lo < g_t0_len) return 0;
+  if ((u >> kT0Shift) == g_t0_key) return 0;
   int n = g_ntiers.load(std::memory_order_relaxed);
   uintptr_t off = u - g_base;
   if (off < g_total) {
@@ -697,7 +706,7 @@ bool configure_tier(int i, const TierDef& def, bool multi_node, std::string* err
   }
   h.cap = def.cap;
   if (h.file && (h.cap == 0 || h.cap > h.end - h.lo)) h.cap = 0;  // the file size bounds it
-  if (i == 0 && h.cap != 0) g_t0_len = 0;  // frees of a capped tier 0 take the accounting path
+  if (i == 0 && h.cap != 0) g_t0_key = UINTPTR_MAX;  // frees of a capped tier 0 take the accounting path
   init_hooks(&h, i);
   if (multi_node && !def.nodes.empty() && def.kind != TierKind::kPmemFile) {
     std::memset(h.mask, 0, sizeof h.mask);

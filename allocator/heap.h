@@ -23,10 +23,11 @@ struct ThreadState {
 };
 extern __thread ThreadState t_state __attribute__((tls_model("initial-exec")));
 
-// Fast-path globals: tier 0's address range. In plain mode (no reservation
-// possible) lo = 0 and len = UINTPTR_MAX: every pointer is tier 0.
-extern uintptr_t g_t0_lo;
-extern uintptr_t g_t0_len;
+// Fast-path global: p is a tier-0 heap pointer iff (p >> kT0Shift) == g_t0_key.
+// UINTPTR_MAX (never equal) sends every free through the slow path: before
+// bootstrap, in plain mode, with small slots, or when tier 0 is capped.
+inline constexpr unsigned kT0Shift = 40;
+extern uintptr_t g_t0_key __attribute__((visibility("hidden")));
 
 // Called on a thread's first allocation: bootstraps the heaps if needed and
 // binds the thread to a tier-0 arena. Allocates nothing through malloc.

@@ -20,7 +20,7 @@ inline bool fast_path_ok() {
 }
 
 inline bool is_tier0(const void* p) {
-  return reinterpret_cast<uintptr_t>(p) - heap::g_t0_lo < heap::g_t0_len;
+  return (reinterpret_cast<uintptr_t>(p) >> heap::kT0Shift) == heap::g_t0_key;
 }
 
 // The fast paths are tail calls into the private jemalloc.

@@ -11,7 +11,7 @@
 namespace strata::rt {
 
 // True once the policy has a rule that can match a heap allocation.
-extern bool g_heap_rules;
+extern bool g_heap_rules __attribute__((visibility("hidden")));
 
 void* malloc_slow(size_t size, size_t align, bool zero) noexcept;
 void free_slow(void* p) noexcept;
