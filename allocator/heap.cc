@@ -27,6 +27,7 @@ namespace strata::heap {
 
 __thread ThreadState t_state __attribute__((tls_model("initial-exec")));
 constinit uintptr_t g_t0_key = UINTPTR_MAX;
+constinit bool g_fast = false;
 
 namespace {
 
@@ -72,13 +73,10 @@ constinit bool g_plain = false;
 constinit std::atomic<int> g_boot{0};
 __thread bool t_booting __attribute__((tls_model("initial-exec")));
 constinit std::atomic<unsigned> g_t0_arena[kMaxT0Arenas] = {};
-constinit int g_nt0 = 1;
-constinit std::atomic<unsigned> g_rr{0};
+constinit int g_nt0 = 0;
 constinit volatile int g_lock = 0;
 constinit pthread_key_t g_key = 0;
 constinit bool g_key_ok = false;
-constinit size_t g_mib_thread_arena[4] = {};
-constinit size_t g_mib_thread_arena_len = 4;
 constinit std::atomic<uint64_t> g_foreign_frees{0};
 constinit bool g_stats = false;
 constinit bool g_fast_allowed = true;
@@ -254,7 +252,6 @@ unsigned create_arena(Heap* h) {
 void thread_exit(void*) {
   Guard g;
   t_state.bound = 0;
-  t_state.fast = 0;
   for (int t = 0; t < kMaxTiers; ++t) {
     int v = t_state.tcache[t];
     if (v > 0) {
@@ -301,7 +298,8 @@ void do_bootstrap() {
     const uintptr_t aligned = (r + slot - 1) & ~(slot - 1);
     if (aligned > r) strata_sys_munmap(raw, aligned - r);
     if (r + total + slot > aligned + total)
-      strata_sys_munmap(reinterpret_cast<void*>(aligned + total), r + total + slot - (aligned + total));
+      strata_sys_munmap(reinterpret_cast<void*>(aligned + total),
+                        r + total + slot - (aligned + total));
     base = reinterpret_cast<void*>(aligned);
     break;
   }
@@ -316,20 +314,38 @@ void do_bootstrap() {
     h.end = h.hi = g_base + (uintptr_t{1} << g_shift);
     h.bump.store(g_base, std::memory_order_relaxed);
     h.enabled = true;
+    // Tier 0 is jemalloc's automatic arenas, every one of them carving from
+    // slot 0 through strata's hooks, so threads need no binding and malloc's
+    // fast path is a plain call into jemalloc. Arena 0 exists already (its few
+    // earlier extents hold jemalloc's own data and are in the os-range table);
+    // the others are created here with the hooks. jemalloc's "huge" arena
+    // (allocations of 8 MiB and more) cannot be given hooks before it exists:
+    // one huge allocation creates it, then it gets them.
     unsigned narenas = 0;
     size_t sz = sizeof narenas;
     if (strata_je_mallctl("opt.narenas", &narenas, &sz, nullptr, 0) != 0 || narenas == 0)
       narenas = 4;
-    g_nt0 = narenas > kMaxT0Arenas ? kMaxT0Arenas : static_cast<int>(narenas);
-    unsigned a0 = create_arena(&h);
-    if (a0 == 0 || strata_je_mallctlnametomib("thread.arena", g_mib_thread_arena,
-                                              &g_mib_thread_arena_len) != 0) {
-      g_plain = true;
-    } else {
-      g_t0_arena[0].store(a0, std::memory_order_relaxed);
+    extent_hooks_t* hp = &h.hooks;
+    bool ok = true;
+    g_nt0 = 0;
+    for (unsigned i = 0; i < narenas && ok; ++i) {
+      char name[64];
+      std::snprintf(name, sizeof name, "arena.%u.extent_hooks", i);
+      ok = strata_je_mallctl(name, nullptr, nullptr, &hp, sizeof hp) == 0;
+      if (ok && g_nt0 < kMaxT0Arenas) g_t0_arena[g_nt0++].store(i, std::memory_order_relaxed);
     }
+    if (ok) {
+      void* huge = strata_je_malloc(8U << 20);
+      strata_je_free(huge);
+      char name[64];
+      std::snprintf(name, sizeof name, "arena.%u.extent_hooks", narenas);
+      if (strata_je_mallctl(name, nullptr, nullptr, &hp, sizeof hp) == 0 && g_nt0 < kMaxT0Arenas)
+        g_t0_arena[g_nt0++].store(narenas, std::memory_order_relaxed);
+    }
+    if (!ok) g_plain = true;
   }
   g_key_ok = pthread_key_create(&g_key, thread_exit) == 0;
+  g_fast = g_fast_allowed;
   if (g_plain) {
     // Every free takes the slow path, which recognises jemalloc's own ranges.
     g_t0_key = UINTPTR_MAX;
@@ -474,7 +490,7 @@ bool map_pmem_file(const TierDef& def, Heap* h, std::string* err) {
 }
 
 void read_arena_stats(unsigned arena, TierStats* s) {
-  if (!g_stats || arena == 0) return;
+  if (!g_stats) return;
   auto get = [&](const char* what) -> uint64_t {
     char name[96];
     std::snprintf(name, sizeof name, "stats.arenas.%u.%s", arena, what);
@@ -542,28 +558,7 @@ namespace strata::heap {
 void bind_thread() {
   if (g_boot.load(std::memory_order_acquire) != 2) bootstrap();
   if (g_boot.load(std::memory_order_acquire) != 2) return;  // recursion during bootstrap
-  if (g_plain) {
-    t_state.bound = 1;
-    t_state.fast = g_fast_allowed ? 1 : 0;
-    return;
-  }
-  Guard g;
-  unsigned slot = g_rr.fetch_add(1, std::memory_order_relaxed) % static_cast<unsigned>(g_nt0);
-  unsigned a = g_t0_arena[slot].load(std::memory_order_acquire);
-  if (a == 0) {
-    lock();
-    a = g_t0_arena[slot].load(std::memory_order_relaxed);
-    if (a == 0) {
-      a = create_arena(&g_heaps[0]);
-      if (a == 0) a = g_t0_arena[0].load(std::memory_order_relaxed);
-      g_t0_arena[slot].store(a, std::memory_order_release);
-    }
-    unlock();
-  }
-  strata_je_mallctlbymib(g_mib_thread_arena, g_mib_thread_arena_len, nullptr, nullptr, &a,
-                         sizeof a);
   t_state.bound = 1;
-  t_state.fast = g_fast_allowed ? 1 : 0;
   // Registers thread_exit for this thread (no allocation for low key numbers;
   // if it does allocate, the thread is bound already).
   if (g_key_ok) pthread_setspecific(g_key, reinterpret_cast<void*>(1));
@@ -706,7 +701,8 @@ bool configure_tier(int i, const TierDef& def, bool multi_node, std::string* err
   }
   h.cap = def.cap;
   if (h.file && (h.cap == 0 || h.cap > h.end - h.lo)) h.cap = 0;  // the file size bounds it
-  if (i == 0 && h.cap != 0) g_t0_key = UINTPTR_MAX;  // frees of a capped tier 0 take the accounting path
+  if (i == 0 && h.cap != 0)
+    g_t0_key = UINTPTR_MAX;  // frees of a capped tier 0 take the accounting path
   init_hooks(&h, i);
   if (multi_node && !def.nodes.empty() && def.kind != TierKind::kPmemFile) {
     std::memset(h.mask, 0, sizeof h.mask);
@@ -793,7 +789,7 @@ bool plain_mode() {
 
 void set_fast_path_allowed(bool allowed) {
   g_fast_allowed = allowed;
-  t_state.fast = allowed && t_state.bound ? 1 : 0;
+  if (g_boot.load(std::memory_order_acquire) == 2) g_fast = allowed;
 }
 
 // Lock order: strata's locks (arena creation, region map) before jemalloc's.

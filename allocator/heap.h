@@ -15,10 +15,9 @@
 namespace strata::heap {
 
 struct ThreadState {
-  uint8_t fast;   // bound, no placement rule, tier 0 uncapped: malloc goes straight to jemalloc
-  uint8_t bound;  // this thread uses a tier-0 arena (set before its first allocation)
-  uint8_t depth;  // > 0 while strata itself runs on this thread (reentrancy guard)
-  uint8_t dead;   // past the thread-exit destructor: no explicit tcaches
+  uint8_t bound;          // this thread uses a tier-0 arena (set before its first allocation)
+  uint8_t depth;          // > 0 while strata itself runs on this thread (reentrancy guard)
+  uint8_t dead;           // past the thread-exit destructor: no explicit tcaches
   int tcache[kMaxTiers];  // explicit tcache + 1 per tier (0 = none yet, -1 = use none)
 };
 extern __thread ThreadState t_state __attribute__((tls_model("initial-exec")));
@@ -28,6 +27,9 @@ extern __thread ThreadState t_state __attribute__((tls_model("initial-exec")));
 // bootstrap, in plain mode, with small slots, or when tier 0 is capped.
 inline constexpr unsigned kT0Shift = 40;
 extern uintptr_t g_t0_key __attribute__((visibility("hidden")));
+// Heaps bootstrapped, no heap placement rule, tier 0 uncapped: malloc goes
+// straight to jemalloc (whose automatic arenas are tier 0).
+extern bool g_fast __attribute__((visibility("hidden")));
 
 // Called on a thread's first allocation: bootstraps the heaps if needed and
 // binds the thread to a tier-0 arena. Allocates nothing through malloc.

@@ -14,9 +14,9 @@
 
 namespace strata::interpose {
 
-// Thread bound to a tier-0 arena, no placement rule, tier 0 uncapped.
+// Heaps ready, no placement rule, tier 0 uncapped.
 inline bool fast_path_ok() {
-  return STRATA_LIKELY(heap::t_state.fast);
+  return STRATA_LIKELY(heap::g_fast);
 }
 
 inline bool is_tier0(const void* p) {

@@ -36,6 +36,7 @@ constinit std::atomic<int> g_init{0};
 constinit bool g_secure = false;
 constinit char g_stats_target[512] = {};
 constinit bool g_stats_on = false;
+constinit int g_stats_fd = -1;  // a copy of stderr taken at init (see init)
 
 using FreeFn = void (*)(void*);
 using UsableFn = size_t (*)(void*);
@@ -91,7 +92,7 @@ void* alloc_placed(int tier, size_t size, size_t align, bool zero, bool nospill)
 
 void stats_at_exit() {
   if (!g_stats_on) return;
-  int fd = STDERR_FILENO;
+  int fd = g_stats_fd >= 0 ? g_stats_fd : STDERR_FILENO;
   bool close_fd = false;
   if (std::strcmp(g_stats_target, "1") != 0 && std::strcmp(g_stats_target, "stderr") != 0) {
     fd = ::open(g_stats_target, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -176,6 +177,10 @@ void init() {
   if (!cfg.stats.empty() && !g_secure) {
     std::snprintf(g_stats_target, sizeof g_stats_target, "%s", cfg.stats.c_str());
     g_stats_on = std::strcmp(g_stats_target, "0") != 0;
+    // Programs may close stderr before exit (coreutils do): keep a copy.
+    if (g_stats_on &&
+        (std::strcmp(g_stats_target, "1") == 0 || std::strcmp(g_stats_target, "stderr") == 0))
+      g_stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 100);
   }
   // Bring up the tier heaps. A tier that cannot be set up is disabled: what
   // would go there spills to the next tier.
