@@ -272,11 +272,6 @@ void do_bootstrap() {
   // snapshot_prepare. glibc keeps the first 48 handlers in static storage,
   // so this allocates nothing.
   pthread_atfork(snapshot_prepare, snapshot_parent, snapshot_child);
-  g_stats = [] {
-    bool on = false;
-    size_t sz = sizeof on;
-    return strata_je_mallctl("config.stats", &on, &sz, nullptr, 0) == 0 && on;
-  }();
   // One reservation, kMaxTiers slots of 2^g_shift bytes (1 TiB down to 8 GiB).
   // Under an address-space limit (ulimit -v) take at most a quarter of it; if
   // that cannot give 8 GiB slots, run in plain mode: one heap (jemalloc's own
@@ -314,6 +309,17 @@ void do_bootstrap() {
     h.end = h.hi = g_base + (uintptr_t{1} << g_shift);
     h.bump.store(g_base, std::memory_order_relaxed);
     h.enabled = true;
+  }
+  // jemalloc initialises on this first call. From here on its own mappings
+  // (metadata, and extents of arenas still on its default hooks) are carved
+  // from slot 0 too, see strata_je_os_mmap.
+  g_stats = [] {
+    bool on = false;
+    size_t sz = sizeof on;
+    return strata_je_mallctl("config.stats", &on, &sz, nullptr, 0) == 0 && on;
+  }();
+  if (!g_plain) {
+    Heap& h = g_heaps[0];
     // Tier 0 is jemalloc's automatic arenas, every one of them carving from
     // slot 0 through strata's hooks, so threads need no binding and malloc's
     // fast path is a plain call into jemalloc. Arena 0 exists already (its few
@@ -519,8 +525,31 @@ extern "C" {
 
 void* strata_je_os_mmap(void* addr, size_t len, int prot, int flags, int fd, long off) {
   using namespace strata::heap;
+  Heap& h0 = g_heaps[0];
+  if (addr == nullptr && fd == -1 && (flags & MAP_ANONYMOUS) != 0 && h0.enabled && !g_plain) {
+    // Carve from slot 0 (2 MiB aligned for large requests, as jemalloc wants).
+    const uintptr_t align = len >= (2U << 20) ? (2U << 20) : kPage;
+    uintptr_t cur = h0.bump.load(std::memory_order_relaxed);
+    uintptr_t start = 0;
+    bool fits = true;
+    do {
+      start = (cur + align - 1) & ~(align - 1);
+      if (start + len < start || start + len > h0.end) {
+        fits = false;
+        break;
+      }
+    } while (!h0.bump.compare_exchange_weak(cur, start + len, std::memory_order_relaxed));
+    if (fits) {
+      void* p =
+          strata_sys_mmap(reinterpret_cast<void*>(start), len, prot, flags | MAP_FIXED, -1, 0);
+      if (p != MAP_FAILED) {
+        h0.mapped.fetch_add(len, std::memory_order_relaxed);
+        return p;
+      }
+    }
+  }
   void* p = strata_sys_mmap(addr, len, prot, flags, fd, off);
-  if (p != MAP_FAILED) {
+  if (p != MAP_FAILED && tier_of(p) != 0) {
     auto s = reinterpret_cast<uintptr_t>(p);
     os_lock();
     int n = g_nos;
@@ -536,9 +565,16 @@ void* strata_je_os_mmap(void* addr, size_t len, int prot, int flags, int fd, lon
 
 int strata_je_os_munmap(void* addr, size_t len) {
   using namespace strata::heap;
+  auto s = reinterpret_cast<uintptr_t>(addr);
+  if (!g_plain && s - g_base < g_total) {
+    // Inside the reservation: give the memory back but keep the range
+    // reserved, so the kernel never places another mapping in a tier slot.
+    void* p = strata_sys_mmap(addr, len, PROT_NONE,
+                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    return p == MAP_FAILED ? -1 : 0;
+  }
   int r = strata_sys_munmap(addr, len);
   if (r == 0) {
-    auto s = reinterpret_cast<uintptr_t>(addr);
     os_lock();
     for (int i = 0; i < g_nos; ++i) {
       if (g_os[i].start == s && g_os[i].end == s + len) {
