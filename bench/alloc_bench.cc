@@ -219,6 +219,7 @@ void BM_ProducerConsumer(benchmark::State& state) {
       while (!ring.TryPush(out)) Backoff(spins);
       out.n = 0;
     };
+    benchmark::IterationCount done = 0;
     for (auto _ : state) {
       const size_t size = NextSize(x);
       void* p = Allocate(size, x);
@@ -228,9 +229,11 @@ void BM_ProducerConsumer(benchmark::State& state) {
         g_null_seen.store(true, std::memory_order_relaxed);
       }
       out.p[out.n++] = p;
-      if (out.n == kBatch) push();
+      ++done;
+      // The last, partial batch must go out inside the loop: the loop's end is
+      // a barrier that waits for the consumer, which waits for that batch.
+      if (out.n == kBatch || done == state.max_iterations) push();
     }
-    if (out.n != 0) push();  // the consumer runs the same number of iterations
     state.SetItemsProcessed(state.iterations());
     if (g_null_seen.load(std::memory_order_relaxed)) state.SkipWithError("malloc returned NULL");
   } else {

@@ -438,7 +438,8 @@ lines += [
     "allocation order.",
     "- `ProducerConsumer/threads:2`: larson-style remote free. One thread allocates blocks "
     "of mixed sizes (mostly 16 B–1 KiB, 1 in 8 up to 8 KiB, 1 in 64 up to 64 KiB) and hands "
-    "them through a lock-free ring to the other thread, which frees them.",
+    "them, 32 at a time, through a lock-free ring to the other thread (pinned to the other "
+    "CPU), which frees them.",
     "",
     "### Machine and command",
     "",
