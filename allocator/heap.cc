@@ -319,36 +319,17 @@ void do_bootstrap() {
     return strata_je_mallctl("config.stats", &on, &sz, nullptr, 0) == 0 && on;
   }();
   if (!g_plain) {
-    Heap& h = g_heaps[0];
-    // Tier 0 is jemalloc's automatic arenas, every one of them carving from
-    // slot 0 through strata's hooks, so threads need no binding and malloc's
-    // fast path is a plain call into jemalloc. Arena 0 exists already (its few
-    // earlier extents hold jemalloc's own data and are in the os-range table);
-    // the others are created here with the hooks. jemalloc's "huge" arena
-    // (allocations of 8 MiB and more) cannot be given hooks before it exists:
-    // one huge allocation creates it, then it gets them.
+    // Tier 0 is jemalloc's automatic arenas (and its "huge" arena) with
+    // jemalloc's own extent hooks: their mappings are carved from slot 0 by
+    // strata_je_os_mmap, so threads need no binding, malloc's fast path is a
+    // plain call into jemalloc, and jemalloc keeps its inlined default paths.
     unsigned narenas = 0;
     size_t sz = sizeof narenas;
     if (strata_je_mallctl("opt.narenas", &narenas, &sz, nullptr, 0) != 0 || narenas == 0)
       narenas = 4;
-    extent_hooks_t* hp = &h.hooks;
-    bool ok = true;
     g_nt0 = 0;
-    for (unsigned i = 0; i < narenas && ok; ++i) {
-      char name[64];
-      std::snprintf(name, sizeof name, "arena.%u.extent_hooks", i);
-      ok = strata_je_mallctl(name, nullptr, nullptr, &hp, sizeof hp) == 0;
-      if (ok && g_nt0 < kMaxT0Arenas) g_t0_arena[g_nt0++].store(i, std::memory_order_relaxed);
-    }
-    if (ok) {
-      void* huge = strata_je_malloc(8U << 20);
-      strata_je_free(huge);
-      char name[64];
-      std::snprintf(name, sizeof name, "arena.%u.extent_hooks", narenas);
-      if (strata_je_mallctl(name, nullptr, nullptr, &hp, sizeof hp) == 0 && g_nt0 < kMaxT0Arenas)
-        g_t0_arena[g_nt0++].store(narenas, std::memory_order_relaxed);
-    }
-    if (!ok) g_plain = true;
+    for (unsigned i = 0; i <= narenas && g_nt0 < kMaxT0Arenas; ++i)
+      g_t0_arena[g_nt0++].store(i, std::memory_order_relaxed);
   }
   g_key_ok = pthread_key_create(&g_key, thread_exit) == 0;
   g_fast = g_fast_allowed;
@@ -534,7 +515,7 @@ void* strata_je_os_mmap(void* addr, size_t len, int prot, int flags, int fd, lon
     bool fits = true;
     do {
       start = (cur + align - 1) & ~(align - 1);
-      if (start + len < start || start + len > h0.end) {
+      if (start + len < start || start + len > h0.hi) {
         fits = false;
         break;
       }
@@ -544,6 +525,7 @@ void* strata_je_os_mmap(void* addr, size_t len, int prot, int flags, int fd, lon
           strata_sys_mmap(reinterpret_cast<void*>(start), len, prot, flags | MAP_FIXED, -1, 0);
       if (p != MAP_FAILED) {
         h0.mapped.fetch_add(len, std::memory_order_relaxed);
+        apply_binding(&h0, start, len, 0);
         return p;
       }
     }
