@@ -1,8 +1,10 @@
 // Tier heaps: one private-jemalloc heap per tier, each backed by its own
-// address range (a slot of one large reservation for node-backed tiers, the
-// file mapping for a PMEM file heap), so the tier of a pointer is a subtraction
-// and a shift. Extents are carved by jemalloc extent hooks that map memory,
-// bind it to the tier's nodes and register it in the region map.
+// address range (a 1 TiB slot of one aligned reservation for node-backed tiers,
+// the file mapping for a PMEM file heap), so the tier of a pointer is a shift
+// and a compare. Tier 0 is jemalloc's automatic arenas with jemalloc's default
+// extent hooks, whose mappings strata_je_os_mmap carves from slot 0; the other
+// tiers are manual arenas whose extent hooks carve from their range, bind the
+// memory to the tier's nodes and count it.
 #pragma once
 
 #include <atomic>
