@@ -245,10 +245,9 @@ unsigned create_arena(Heap* h) {
   return idx;
 }
 
-// Runs at thread exit after jemalloc's own TSD destructor (jemalloc's key is
-// older). jemalloc has dropped the thread's arena binding by now: mark the
-// thread unbound so that allocations from later TSD destructors bind again to
-// a tier-0 arena instead of landing in jemalloc's automatic arenas.
+// Runs at thread exit: destroys the thread's explicit tcaches of tiers >= 1
+// (jemalloc keeps explicit tcaches until told). Allocations after this, from
+// later TSD destructors, go uncached.
 void thread_exit(void*) {
   Guard g;
   t_state.bound = 0;
