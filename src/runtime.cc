@@ -335,6 +335,8 @@ void* mremap_impl(void* old_addr, size_t old_len, size_t new_len, int flags, voi
 
 void write_stats(int fd) {
   Guard g;
+  // The calling thread's cache counts reach the arena statistics on a flush.
+  strata_je_mallctl("thread.tcache.flush", nullptr, nullptr, nullptr, 0);
   const CompiledPolicy* pol = g_policy.load(std::memory_order_acquire);
   char buf[512];
   char exe[128] = "?";
