@@ -525,7 +525,8 @@ bool parse_policy(std::string_view value, CompiledPolicy* policy, Diagnostics* d
         bool good = !p.empty() && p.size() <= 6 && std::all_of(p.begin(), p.end(), [](char ch) {
           return std::isdigit(static_cast<unsigned char>(ch));
         });
-        for (char ch : p) v = v * 10 + (ch - '0');
+        if (good)
+          for (char ch : p) v = v * 10 + (ch - '0');
         if (!good) {
           diag->add(
               kVar, value, col(value, tc.empty() ? c : tc),

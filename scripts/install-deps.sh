@@ -6,7 +6,7 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PKGS=(
   # build
-  build-essential cmake ninja-build pkg-config clang clang-format clang-tidy
+  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev clang-format clang-tidy
   # libraries strata links
   libjemalloc-dev libjemalloc2 libnuma-dev libhwloc-dev libpmem2-dev libmemkind-dev
   # tests and benchmarks

@@ -219,6 +219,16 @@ TEST_CASE("STRATA_POLICY: errors name column, text and expectation", "[config]")
   CHECK(p.nrules == 0);  // nothing half-applied
 }
 
+TEST_CASE("STRATA_POLICY: an overlong priority is an error, not an overflow", "[config]") {
+  // Found by the parser fuzzer (tests/fuzz): the digits were accumulated before the
+  // length check.
+  Diagnostics diag;
+  CompiledPolicy p = policy_with(discovered3());
+  CHECK_FALSE(parse_policy("prio=99999999999999999999, * -> cxl", &p, &diag));
+  REQUIRE(diag.errors.size() == 1);
+  CHECK(diag.errors[0].find("bad priority 'prio=99999999999999999999'") != std::string::npos);
+}
+
 TEST_CASE("options table covers every variable the loader reads", "[config]") {
   size_t n = 0;
   const OptionDef* t = options_table(&n);
