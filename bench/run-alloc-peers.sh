@@ -213,29 +213,23 @@ else
   record glibc failed "$LAST_FAILURE"
 fi
 
-# (b) jemalloc
-if [[ -e "$jemalloc_lib" ]]; then
-  if run_one jemalloc "LD_PRELOAD=$jemalloc_lib" "LD_PRELOAD=$jemalloc_lib"; then
-    record jemalloc ok "LD_PRELOAD=$jemalloc_lib" "$LAST_NOISE"
+# run_preloaded NAME LIB WHAT MISSING: one allocator that is a preloaded library
+# (WHAT describes the configuration, MISSING says why LIB may be absent).
+run_preloaded() {
+  local name=$1 lib=$2 what=$3 missing=$4
+  if [[ ! -e "$lib" ]]; then
+    echo "run-alloc-peers: [$name] skipped: $lib not found ($missing)"
+    record "$name" skipped "$lib not found ($missing)"
+  elif run_one "$name" "$what" "LD_PRELOAD=$lib"; then
+    record "$name" ok "$what" "$LAST_NOISE"
   else
-    record jemalloc failed "LD_PRELOAD=$jemalloc_lib: $LAST_FAILURE"
+    record "$name" failed "LD_PRELOAD=$lib: $LAST_FAILURE"
   fi
-else
-  echo "run-alloc-peers: [jemalloc] skipped: $jemalloc_lib not found (apt-get install libjemalloc2)"
-  record jemalloc skipped "$jemalloc_lib not found (package libjemalloc2)"
-fi
+}
 
-# (c) strata, default policy
-if [[ -e "$strata_lib" ]]; then
-  if run_one strata "LD_PRELOAD=$strata_lib, no STRATA_* variables" "LD_PRELOAD=$strata_lib"; then
-    record strata ok "LD_PRELOAD=$strata_lib (no STRATA_* variables)" "$LAST_NOISE"
-  else
-    record strata failed "LD_PRELOAD=$strata_lib: $LAST_FAILURE"
-  fi
-else
-  echo "run-alloc-peers: [strata] skipped: $strata_lib not found (not built yet)"
-  record strata skipped "not built yet: $strata_lib not found"
-fi
+# (b) jemalloc, (c) strata with the default policy
+run_preloaded jemalloc "$jemalloc_lib" "LD_PRELOAD=$jemalloc_lib" "package libjemalloc2"
+run_preloaded strata "$strata_lib" "LD_PRELOAD=$strata_lib (no STRATA_* variables)" "not built yet"
 
 # (d) memkind libmemtier, two tiers (DRAM + FS_DAX), falling back step by step.
 memtier_configs=(
