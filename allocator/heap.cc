@@ -34,7 +34,6 @@ namespace {
 constexpr int kMpolPreferred = 1;
 constexpr int kMpolPreferredMany = 5;
 constexpr unsigned kMpolMfMove = 1U << 1;
-constexpr int kMaxT0Arenas = 16;
 constexpr uintptr_t kPage = sys::kPageSize;
 
 struct Heap {
@@ -72,9 +71,7 @@ constinit unsigned g_shift = 40;
 constinit bool g_plain = false;
 constinit std::atomic<int> g_boot{0};
 __thread bool t_booting __attribute__((tls_model("initial-exec")));
-constinit std::atomic<unsigned> g_t0_arena[kMaxT0Arenas] = {};
-constinit int g_nt0 = 0;
-constinit volatile int g_lock = 0;
+constinit int g_nt0 = 0;  // tier-0 arenas: jemalloc's automatic ones 0..n-1 and its huge arena n
 constinit pthread_key_t g_key = 0;
 constinit bool g_key_ok = false;
 constinit std::atomic<uint64_t> g_foreign_frees{0};
@@ -93,14 +90,7 @@ struct OsRange {
 constexpr int kMaxOsRanges = 4096;
 constinit OsRange g_os[kMaxOsRanges] = {};
 constinit int g_nos = 0;
-constinit volatile int g_os_lock = 0;
-
-void os_lock() {
-  while (__atomic_exchange_n(&g_os_lock, 1, __ATOMIC_ACQUIRE) != 0) sched_yield();
-}
-void os_unlock() {
-  __atomic_store_n(&g_os_lock, 0, __ATOMIC_RELEASE);
-}
+constinit sys::SpinLock g_os_lock;
 
 // Lock-free: entries are appended (count published last) and removed by
 // emptying them (end = start); the table is never compacted.
@@ -113,22 +103,6 @@ bool os_owns(uintptr_t u) {
   }
   return false;
 }
-
-void lock() {
-  while (__atomic_exchange_n(&g_lock, 1, __ATOMIC_ACQUIRE) != 0) {
-    while (__atomic_load_n(&g_lock, __ATOMIC_RELAXED) != 0) sched_yield();
-  }
-}
-void unlock() {
-  __atomic_store_n(&g_lock, 0, __ATOMIC_RELEASE);
-}
-
-struct Guard {
-  Guard() { ++t_state.depth; }
-  ~Guard() { --t_state.depth; }
-  Guard(const Guard&) = delete;
-  Guard& operator=(const Guard&) = delete;
-};
 
 Heap* heap_of(extent_hooks_t* h) {
   return reinterpret_cast<Heap*>(h);
@@ -249,7 +223,7 @@ unsigned create_arena(Heap* h) {
 // (jemalloc keeps explicit tcaches until told). Allocations after this, from
 // later TSD destructors, go uncached.
 void thread_exit(void*) {
-  Guard g;
+  ReentrancyGuard g;
   t_state.bound = 0;
   for (int t = 0; t < kMaxTiers; ++t) {
     int v = t_state.tcache[t];
@@ -317,19 +291,14 @@ void do_bootstrap() {
     size_t sz = sizeof on;
     return strata_je_mallctl("config.stats", &on, &sz, nullptr, 0) == 0 && on;
   }();
-  if (!g_plain) {
-    // Tier 0 is jemalloc's automatic arenas (and its "huge" arena) with
-    // jemalloc's own extent hooks: their mappings are carved from slot 0 by
-    // strata_je_os_mmap, so threads need no binding, malloc's fast path is a
-    // plain call into jemalloc, and jemalloc keeps its inlined default paths.
-    unsigned narenas = 0;
-    size_t sz = sizeof narenas;
-    if (strata_je_mallctl("opt.narenas", &narenas, &sz, nullptr, 0) != 0 || narenas == 0)
-      narenas = 4;
-    g_nt0 = 0;
-    for (unsigned i = 0; i <= narenas && g_nt0 < kMaxT0Arenas; ++i)
-      g_t0_arena[g_nt0++].store(i, std::memory_order_relaxed);
-  }
+  // Tier 0 is jemalloc's automatic arenas (and its "huge" arena) with
+  // jemalloc's own extent hooks: their mappings are carved from slot 0 by
+  // strata_je_os_mmap, so threads need no binding, malloc's fast path is a
+  // plain call into jemalloc, and jemalloc keeps its inlined default paths.
+  unsigned narenas = 0;
+  size_t sz = sizeof narenas;
+  if (strata_je_mallctl("opt.narenas", &narenas, &sz, nullptr, 0) != 0 || narenas == 0) narenas = 4;
+  g_nt0 = static_cast<int>(narenas) + 1;
   g_key_ok = pthread_key_create(&g_key, thread_exit) == 0;
   g_fast = g_fast_allowed;
   if (g_plain) {
@@ -359,7 +328,7 @@ int tcache_flags(int tier) {
   int v = t_state.tcache[tier];
   if (__builtin_expect(v > 0, 1)) return je::tcache_flag(v - 1);
   if (v < 0 || t_state.dead || !g_key_ok) return je::kTcacheNone;
-  Guard g;
+  ReentrancyGuard g;
   unsigned tc = 0;
   size_t sz = sizeof tc;
   if (strata_je_mallctl("tcache.create", &tc, &sz, nullptr, 0) != 0) {
@@ -532,14 +501,14 @@ void* strata_je_os_mmap(void* addr, size_t len, int prot, int flags, int fd, lon
   void* p = strata_sys_mmap(addr, len, prot, flags, fd, off);
   if (p != MAP_FAILED && tier_of(p) != 0) {
     auto s = reinterpret_cast<uintptr_t>(p);
-    os_lock();
+    g_os_lock.lock();
     int n = g_nos;
     if (n < kMaxOsRanges) {
       __atomic_store_n(&g_os[n].start, s, __ATOMIC_RELAXED);
       __atomic_store_n(&g_os[n].end, s + len, __ATOMIC_RELAXED);
       __atomic_store_n(&g_nos, n + 1, __ATOMIC_RELEASE);
     }
-    os_unlock();
+    g_os_lock.unlock();
   }
   return p;
 }
@@ -556,14 +525,14 @@ int strata_je_os_munmap(void* addr, size_t len) {
   }
   int r = strata_sys_munmap(addr, len);
   if (r == 0) {
-    os_lock();
+    g_os_lock.lock();
     for (int i = 0; i < g_nos; ++i) {
       if (g_os[i].start == s && g_os[i].end == s + len) {
         __atomic_store_n(&g_os[i].end, s, __ATOMIC_RELEASE);
         break;
       }
     }
-    os_unlock();
+    g_os_lock.unlock();
   }
   return r;
 }
@@ -677,7 +646,7 @@ bool configure_tier(int i, const TierDef& def, bool multi_node, std::string* err
     STRATA_LOG(LogLevel::kDebug, "heap: %s, %d tier slots of 2^%u bytes at %#lx, %d tier-0 arenas",
                g_plain ? "plain mode" : "tiered", kMaxTiers, g_shift,
                static_cast<unsigned long>(g_base), g_nt0);
-  Guard g;
+  ReentrancyGuard g;
   Heap& h = g_heaps[i];
   h.enabled = false;
   if (g_plain) {
@@ -759,19 +728,14 @@ bool bind_range(int tier, void* addr, size_t len) {
 void tier_stats(int tier, TierStats* out) {
   *out = TierStats{};
   const Heap& h = g_heaps[tier];
-  Guard g;
+  ReentrancyGuard g;
   if (g_stats) {
     uint64_t epoch = 1;
     size_t sz = sizeof epoch;
     strata_je_mallctl("epoch", &epoch, &sz, &epoch, sz);
   }
   if (tier == 0) {
-    for (int i = 0; i < g_nt0; ++i) {
-      unsigned a = g_t0_arena[i].load(std::memory_order_relaxed);
-      bool seen = false;
-      for (int j = 0; j < i; ++j) seen |= g_t0_arena[j].load(std::memory_order_relaxed) == a;
-      if (!seen) read_arena_stats(a, out);
-    }
+    for (int i = 0; i < g_nt0; ++i) read_arena_stats(static_cast<unsigned>(i), out);
     out->foreign_frees = g_foreign_frees.load(std::memory_order_relaxed);
   } else {
     read_arena_stats(h.arena, out);
@@ -809,18 +773,15 @@ void set_fast_path_allowed(bool allowed) {
   if (g_boot.load(std::memory_order_acquire) == 2) g_fast = allowed;
 }
 
-// Lock order: strata's locks (arena creation, region map) before jemalloc's.
-// jemalloc registered its own fork handlers before strata's init ran, and
-// prepare handlers run in reverse order of registration, so these run first.
-// No strata lock is ever taken while a jemalloc lock is held (the extent hooks
-// take none).
+// The region map's lock is taken before jemalloc's: jemalloc registered its
+// own fork handlers before strata's init ran, and prepare handlers run in
+// reverse order of registration. It is never taken while a jemalloc lock is
+// held (only the os-range lock is, inside jemalloc's mmap calls).
 void prefork() {
-  lock();
   region_map().lock();
 }
 void postfork_parent() {
   region_map().unlock();
-  unlock();
 }
 namespace {
 
@@ -909,7 +870,6 @@ void snapshot_child() {
 
 void postfork_child() {
   region_map().unlock();
-  unlock();
 }
 
 }  // namespace strata::heap

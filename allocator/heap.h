@@ -24,6 +24,15 @@ struct ThreadState {
 };
 extern __thread ThreadState t_state __attribute__((tls_model("initial-exec")));
 
+// Marks the calling thread as inside strata for a scope: its allocations go
+// straight to the tier-0 heap (no policy, no site lookup).
+struct ReentrancyGuard {
+  ReentrancyGuard() { ++t_state.depth; }
+  ~ReentrancyGuard() { --t_state.depth; }
+  ReentrancyGuard(const ReentrancyGuard&) = delete;
+  ReentrancyGuard& operator=(const ReentrancyGuard&) = delete;
+};
+
 // Fast-path global: p is a tier-0 heap pointer iff (p >> kT0Shift) == g_t0_key.
 // UINTPTR_MAX (never equal) sends every free through the slow path: before
 // bootstrap, in plain mode, with small slots, or when tier 0 is capped.

@@ -18,13 +18,10 @@ RegionMap& region_map() {
 }
 
 void RegionMap::lock() {
-  while (__atomic_exchange_n(&lock_, 1, __ATOMIC_ACQUIRE) != 0) {
-    while (__atomic_load_n(&lock_, __ATOMIC_RELAXED) != 0) sched_yield();
-  }
+  lock_.lock();
 }
-
 void RegionMap::unlock() {
-  __atomic_store_n(&lock_, 0, __ATOMIC_RELEASE);
+  lock_.unlock();
 }
 
 bool RegionMap::ensure_storage() {

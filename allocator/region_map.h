@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "allocator/sys.h"
+
 namespace strata {
 
 enum class RegionKind : uint8_t { kHeap = 0, kMmap = 1 };
@@ -53,7 +55,7 @@ class RegionMap {
 
   Region* v_ = nullptr;
   size_t n_ = 0;
-  volatile int lock_ = 0;
+  sys::SpinLock lock_;
   uint64_t dropped_ = 0;
 };
 

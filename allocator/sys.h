@@ -3,6 +3,8 @@
 // both call these.
 #pragma once
 
+#include <sched.h>
+
 #include <cstddef>
 #include <cstdint>
 
@@ -13,6 +15,22 @@ int strata_sys_munmap(void* addr, size_t len);
 }
 
 namespace strata::sys {
+
+// Test-and-test-and-set lock that yields while waiting. Constant-initialised,
+// allocation-free: usable before any constructor runs and inside the allocator.
+class SpinLock {
+ public:
+  constexpr SpinLock() = default;
+  void lock() {
+    while (__atomic_exchange_n(&v_, 1, __ATOMIC_ACQUIRE) != 0) {
+      while (__atomic_load_n(&v_, __ATOMIC_RELAXED) != 0) sched_yield();
+    }
+  }
+  void unlock() { __atomic_store_n(&v_, 0, __ATOMIC_RELEASE); }
+
+ private:
+  int v_ = 0;
+};
 
 void* mremap(void* old_addr, size_t old_len, size_t new_len, int flags, void* new_addr);
 int mprotect(void* addr, size_t len, int prot);

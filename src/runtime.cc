@@ -36,23 +36,17 @@ constinit std::atomic<int> g_init{0};
 constinit bool g_secure = false;
 constinit char g_stats_target[512] = {};
 constinit bool g_stats_on = false;
-constinit int g_stats_fd = -1;  // a copy of stderr taken at init (see init)
+constinit bool g_stats_to_stderr = false;  // STRATA_STATS=1 or stderr; otherwise a file
+constinit int g_stats_fd = -1;             // a copy of stderr taken at init (see init)
 
 using FreeFn = void (*)(void*);
 using UsableFn = size_t (*)(void*);
 constinit std::atomic<FreeFn> g_real_free{nullptr};
 constinit std::atomic<UsableFn> g_real_usable{nullptr};
 
-struct Guard {
-  Guard() { ++t_state.depth; }
-  ~Guard() { --t_state.depth; }
-  Guard(const Guard&) = delete;
-  Guard& operator=(const Guard&) = delete;
-};
-
 void resolve_libc() {
   if (g_real_free.load(std::memory_order_acquire) != nullptr) return;
-  Guard g;
+  heap::ReentrancyGuard g;
   auto f = reinterpret_cast<FreeFn>(dlsym(RTLD_NEXT, "free"));
   auto u = reinterpret_cast<UsableFn>(dlsym(RTLD_NEXT, "malloc_usable_size"));
   // If strata is linked into the program rather than preloaded, RTLD_NEXT may
@@ -94,7 +88,7 @@ void stats_at_exit() {
   if (!g_stats_on) return;
   int fd = g_stats_fd >= 0 ? g_stats_fd : STDERR_FILENO;
   bool close_fd = false;
-  if (std::strcmp(g_stats_target, "1") != 0 && std::strcmp(g_stats_target, "stderr") != 0) {
+  if (!g_stats_to_stderr) {
     fd = ::open(g_stats_target, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) {
       STRATA_LOG(LogLevel::kError, "STRATA_STATS=\"%s\": cannot open: %s", g_stats_target,
@@ -150,7 +144,7 @@ void init() {
   int expected = 0;
   if (!g_init.compare_exchange_strong(expected, 1)) return;
   heap::ensure_thread();
-  Guard g;
+  heap::ReentrancyGuard g;
   pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
   resolve_libc();
   g_secure = getauxval(AT_SECURE) != 0;
@@ -177,10 +171,10 @@ void init() {
   if (!cfg.stats.empty() && !g_secure) {
     std::snprintf(g_stats_target, sizeof g_stats_target, "%s", cfg.stats.c_str());
     g_stats_on = std::strcmp(g_stats_target, "0") != 0;
+    g_stats_to_stderr =
+        std::strcmp(g_stats_target, "1") == 0 || std::strcmp(g_stats_target, "stderr") == 0;
     // Programs may close stderr before exit (coreutils do): keep a copy.
-    if (g_stats_on &&
-        (std::strcmp(g_stats_target, "1") == 0 || std::strcmp(g_stats_target, "stderr") == 0))
-      g_stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 100);
+    if (g_stats_on && g_stats_to_stderr) g_stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 100);
   }
   // Bring up the tier heaps. A tier that cannot be set up is disabled: what
   // would go there spills to the next tier.
@@ -297,7 +291,7 @@ void* mmap_impl(void* addr, size_t len, int prot, int flags, int fd, long off) {
     if ((flags & MAP_FIXED) != 0) region_map().remove(start, end);
     return p;
   }
-  Guard g;
+  heap::ReentrancyGuard g;
   int tier = 0;
   const CompiledPolicy* pol = g_policy.load(std::memory_order_acquire);
   if (pol != nullptr && pol->mmap_rules) tier = pol->place(len, AllocKind::kMmap);
@@ -334,7 +328,7 @@ void* mremap_impl(void* old_addr, size_t old_len, size_t new_len, int flags, voi
 }
 
 void write_stats(int fd) {
-  Guard g;
+  heap::ReentrancyGuard g;
   // The calling thread's cache counts reach the arena statistics on a flush.
   strata_je_mallctl("thread.tcache.flush", nullptr, nullptr, nullptr, 0);
   const CompiledPolicy* pol = g_policy.load(std::memory_order_acquire);
