@@ -1,6 +1,5 @@
 #include "allocator/heap.h"
 
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <libpmem2.h>
 #include <pthread.h>
@@ -16,6 +15,7 @@
 
 #include "allocator/jemalloc_api.h"
 #include "allocator/log.h"
+#include "allocator/pmem2.h"
 #include "allocator/region_map.h"
 #include "allocator/sys.h"
 
@@ -339,46 +339,7 @@ int tcache_flags(int tier) {
   return je::tcache_flag(static_cast<int>(tc));
 }
 
-// ---- PMEM file heap through libpmem2, loaded only when such a tier is configured ----
-struct Pmem2 {
-  decltype(&pmem2_config_new) config_new;
-  decltype(&pmem2_config_delete) config_delete;
-  decltype(&pmem2_config_set_required_store_granularity) set_granularity;
-  decltype(&pmem2_source_from_fd) source_from_fd;
-  decltype(&pmem2_source_delete) source_delete;
-  decltype(&pmem2_map_new) map_new;
-  decltype(&pmem2_map_get_address) map_address;
-  decltype(&pmem2_map_get_size) map_size;
-  decltype(&pmem2_map_get_store_granularity) map_granularity;
-  const char* (*errormsg)();
-};
-
-bool load_pmem2(Pmem2* p, std::string* err) {
-  void* lib = dlopen("libpmem2.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (lib == nullptr) {
-    *err = "libpmem2.so.1 not loadable (install libpmem2-1)";
-    return false;
-  }
-#define STRATA_SYM(field, name)                                      \
-  p->field = reinterpret_cast<decltype(p->field)>(dlsym(lib, name)); \
-  if (p->field == nullptr) {                                         \
-    *err = std::string("libpmem2 lacks ") + name;                    \
-    return false;                                                    \
-  }
-  STRATA_SYM(config_new, "pmem2_config_new")
-  STRATA_SYM(config_delete, "pmem2_config_delete")
-  STRATA_SYM(set_granularity, "pmem2_config_set_required_store_granularity")
-  STRATA_SYM(source_from_fd, "pmem2_source_from_fd")
-  STRATA_SYM(source_delete, "pmem2_source_delete")
-  STRATA_SYM(map_new, "pmem2_map_new")
-  STRATA_SYM(map_address, "pmem2_map_get_address")
-  STRATA_SYM(map_size, "pmem2_map_get_size")
-  STRATA_SYM(map_granularity, "pmem2_map_get_store_granularity")
-  STRATA_SYM(errormsg, "pmem2_errormsg")
-#undef STRATA_SYM
-  return true;
-}
-
+// ---- PMEM file heap through libpmem2 (allocator/pmem2.h: loaded only when needed) ----
 bool map_pmem_file(const TierDef& def, Heap* h, std::string* err) {
   int fd = ::open(def.path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (fd < 0) {
@@ -401,27 +362,28 @@ bool map_pmem_file(const TierDef& def, Heap* h, std::string* err) {
     ::close(fd);
     return false;
   }
-  Pmem2 p{};
-  std::string why;
+  const char* missing = nullptr;
+  const pmem2::Api* p = pmem2::load(&missing);
+  std::string why = p != nullptr ? "" : missing;
   void* addr = nullptr;
   size_t len = 0;
-  if (load_pmem2(&p, &why)) {
+  if (p != nullptr) {
     pmem2_config* cfg = nullptr;
     pmem2_source* src = nullptr;
     pmem2_map* map = nullptr;
-    if (p.config_new(&cfg) == 0 && p.set_granularity(cfg, PMEM2_GRANULARITY_PAGE) == 0 &&
-        p.source_from_fd(&src, fd) == 0 && p.map_new(&map, cfg, src) == 0) {
-      addr = p.map_address(map);
-      len = p.map_size(map);
-      bool byte = p.map_granularity(map) != PMEM2_GRANULARITY_PAGE;
+    if (p->config_new(&cfg) == 0 && p->set_granularity(cfg, PMEM2_GRANULARITY_PAGE) == 0 &&
+        p->source_from_fd(&src, fd) == 0 && p->map_new(&map, cfg, src) == 0) {
+      addr = p->map_address(map);
+      len = p->map_size(map);
+      bool byte = p->map_granularity(map) != PMEM2_GRANULARITY_PAGE;
       why = byte ? "libpmem2 mapping, byte-addressable persistent memory (fs-dax)"
                  : "libpmem2 mapping, page cache (not DAX)";
       // The map handle is kept for the life of the process.
     } else {
-      why = std::string("libpmem2: ") + p.errormsg() + "; plain shared mapping";
+      why = std::string("libpmem2: ") + p->errormsg() + "; plain shared mapping";
     }
-    if (src != nullptr) p.source_delete(&src);
-    if (cfg != nullptr) p.config_delete(&cfg);
+    if (src != nullptr) p->source_delete(&src);
+    if (cfg != nullptr) p->config_delete(&cfg);
   }
   if (addr == nullptr) {
     void* r = strata_sys_mmap(nullptr, def.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -576,6 +538,19 @@ bool over_cap(const Heap& h, size_t need, size_t freed) {
 }
 }  // namespace
 
+// Allocations served per tier >= 1, counted by strata: jemalloc credits the
+// requests of an explicit tcache to the thread's own arena, not the tier's.
+// Sharded by thread so that threads placing on one tier do not share a line.
+struct alignas(64) CountShard {
+  std::atomic<uint64_t> n[kMaxTiers];
+};
+constinit CountShard g_nalloc[16];
+
+CountShard& count_shard() {
+  auto a = reinterpret_cast<uintptr_t>(&t_state);
+  return g_nalloc[(a * 0x9e3779b97f4a7c15ULL) >> 60];
+}
+
 void* alloc(int tier, size_t size, size_t align, bool zero) {
   // jemalloc's smallest class is only 8-byte aligned: any larger request needs the flag.
   int flags = (align > 8 ? je::align_flag(align) : 0) | (zero ? je::kZero : 0);
@@ -588,6 +563,7 @@ void* alloc(int tier, size_t size, size_t align, bool zero) {
   } else {
     if (!h.enabled || h.arena == 0) return nullptr;
     p = strata_je_mallocx(size, flags | je::arena_flag(h.arena) | tcache_flags(tier));
+    if (p != nullptr) count_shard().n[tier].fetch_add(1, std::memory_order_relaxed);
   }
   if (h.cap != 0 && p != nullptr)
     h.live.fetch_add(static_cast<int64_t>(strata_je_malloc_usable_size(p)),
@@ -739,6 +715,8 @@ void tier_stats(int tier, TierStats* out) {
     out->foreign_frees = g_foreign_frees.load(std::memory_order_relaxed);
   } else {
     read_arena_stats(h.arena, out);
+    out->nmalloc = 0;
+    for (const CountShard& c : g_nalloc) out->nmalloc += c.n[tier].load(std::memory_order_relaxed);
   }
   out->mapped = h.mapped.load(std::memory_order_relaxed);
   out->cap = h.cap;
@@ -758,6 +736,16 @@ void count_spill(int from, int to) {
 
 void count_foreign_free() {
   g_foreign_frees.fetch_add(1, std::memory_order_relaxed);
+}
+
+void flush_thread_caches() {
+  ReentrancyGuard g;
+  strata_je_mallctl("thread.tcache.flush", nullptr, nullptr, nullptr, 0);
+  for (int t = 0; t < kMaxTiers; ++t) {
+    if (t_state.tcache[t] <= 0) continue;
+    unsigned tc = static_cast<unsigned>(t_state.tcache[t] - 1);
+    strata_je_mallctl("tcache.flush", nullptr, nullptr, &tc, sizeof tc);
+  }
 }
 
 bool stats_available() {

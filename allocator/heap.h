@@ -100,6 +100,10 @@ void postfork_child();
 // True when no tier address ranges could be reserved (one heap, no tiers).
 bool plain_mode();
 
+// Flushes the calling thread's caches (automatic and per-tier explicit) so
+// that the arena statistics count its allocations.
+void flush_thread_caches();
+
 // jemalloc reports whether it was built with statistics.
 bool stats_available();
 

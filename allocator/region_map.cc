@@ -85,7 +85,8 @@ void RegionMap::remove_locked(uintptr_t start, uintptr_t end) {
   }
 }
 
-bool RegionMap::add(uintptr_t start, uintptr_t end, int tier, RegionKind kind, uint32_t site) {
+bool RegionMap::add(uintptr_t start, uintptr_t end, int tier, RegionKind kind, uint32_t site,
+                    uint16_t flags) {
   if (start >= end) return true;
   lock();
   if (!ensure_storage()) {
@@ -94,10 +95,10 @@ bool RegionMap::add(uintptr_t start, uintptr_t end, int tier, RegionKind kind, u
     return false;
   }
   remove_locked(start, end);
-  Region r{start, end, site, static_cast<int8_t>(tier), kind, 0};
+  Region r{start, end, site, static_cast<int8_t>(tier), kind, flags};
   size_t i = lower_bound(start);
   auto same = [&](const Region& o) {
-    return o.tier == r.tier && o.kind == r.kind && o.site == r.site;
+    return o.tier == r.tier && o.kind == r.kind && o.site == r.site && o.flags == r.flags;
   };
   bool merged = false;
   if (i > 0 && v_[i - 1].end == start && same(v_[i - 1])) {

@@ -13,7 +13,12 @@
 
 namespace strata {
 
-enum class RegionKind : uint8_t { kHeap = 0, kMmap = 1 };
+enum class RegionKind : uint8_t { kHeap = 0, kMmap = 1, kHint = 2 };
+
+// Region flags.
+inline constexpr uint16_t kRegionPinned = 1;  // never migrated (pin rule or strata_hint_range)
+inline constexpr uint16_t kRegionHot = 2;     // strata_hint_range(HOT): promote first
+inline constexpr uint16_t kRegionCold = 4;    // strata_hint_range(COLD): demote first
 
 struct Region {
   uintptr_t start;
@@ -31,7 +36,8 @@ class RegionMap {
   // Adds [start, end); a range that overlaps existing entries replaces them.
   // Adjacent entries with the same tier, kind and site are merged.
   // Returns false when the table is full (the range is then not tracked).
-  bool add(uintptr_t start, uintptr_t end, int tier, RegionKind kind, uint32_t site);
+  bool add(uintptr_t start, uintptr_t end, int tier, RegionKind kind, uint32_t site,
+           uint16_t flags = 0);
   // Removes [start, end), splitting entries that straddle its edges.
   void remove(uintptr_t start, uintptr_t end);
   // Region containing addr; false if none.

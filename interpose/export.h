@@ -11,6 +11,9 @@
 
 #define STRATA_EXPORT extern "C" __attribute__((visibility("default")))
 #define STRATA_LIKELY(x) __builtin_expect(!!(x), 1)
+// The caller's address: the call site site= rules and the profiler see.
+// Taken in each exported function (inline helpers would see their own).
+#define STRATA_RA __builtin_return_address(0)
 
 namespace strata::interpose {
 
@@ -24,17 +27,17 @@ inline bool is_tier0(const void* p) {
 }
 
 // The fast paths are tail calls into the private jemalloc.
-inline void* alloc(size_t size) noexcept {
+inline void* alloc(size_t size, const void* ra) noexcept {
   if (fast_path_ok()) return strata_je_malloc(size);
-  return rt::malloc_slow(size, 0, false);
+  return rt::malloc_slow(size, 0, false, ra);
 }
 
-inline void* alloc_aligned(size_t align, size_t size) noexcept {
+inline void* alloc_aligned(size_t align, size_t size, const void* ra) noexcept {
   if (fast_path_ok()) {
     void* p = heap::alloc(0, size, align, false);
     if (STRATA_LIKELY(p != nullptr)) return p;
   }
-  return rt::malloc_slow(size, align, false);
+  return rt::malloc_slow(size, align, false, ra);
 }
 
 inline void dealloc(void* p) noexcept {

@@ -17,26 +17,26 @@ size_t align_of(int flags) {
   return lg != 0 ? size_t{1} << lg : 0;
 }
 
-void* alloc_flags(size_t size, int flags) {
+void* alloc_flags(size_t size, int flags, const void* ra) {
   size_t align = align_of(flags);
   bool zero = (flags & kZeroFlag) != 0;
-  if (align == 0 && !zero) return strata::interpose::alloc(size);
-  return strata::rt::malloc_slow(size, align, zero);
+  if (align == 0 && !zero) return strata::interpose::alloc(size, ra);
+  return strata::rt::malloc_slow(size, align, zero, ra);
 }
 
 }  // namespace
 
 STRATA_EXPORT void* mallocx(size_t size, int flags) noexcept {
-  return alloc_flags(size == 0 ? 1 : size, flags);
+  return alloc_flags(size == 0 ? 1 : size, flags, STRATA_RA);
 }
 
 STRATA_EXPORT void* rallocx(void* p, size_t size, int flags) noexcept {
   if (size == 0) size = 1;
   size_t align = align_of(flags);
-  if (align == 0 && (flags & kZeroFlag) == 0) return strata::rt::realloc_impl(p, size);
+  if (align == 0 && (flags & kZeroFlag) == 0) return strata::rt::realloc_impl(p, size, STRATA_RA);
   // Aligned or zeroing resize: allocate, copy, free.
   size_t old = strata::rt::usable_size(p);
-  void* q = strata::rt::malloc_slow(size, align, (flags & kZeroFlag) != 0);
+  void* q = strata::rt::malloc_slow(size, align, (flags & kZeroFlag) != 0, STRATA_RA);
   if (q == nullptr) return nullptr;
   std::memcpy(q, p, old < size ? old : size);
   strata::interpose::dealloc(p);

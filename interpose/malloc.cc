@@ -25,24 +25,15 @@ size_t page_size() {
 }
 
 // glibc's memalign accepts any alignment, rounding it up to a power of two.
-void* memalign_impl(size_t align, size_t size) {
+void* memalign_impl(size_t align, size_t size, const void* ra) {
   if (align > (size_t{1} << 40)) {
     errno = EINVAL;
     return nullptr;
   }
-  return alloc_aligned(round_pow2(align), size);
-}
-}  // namespace
-
-STRATA_EXPORT void* malloc(size_t size) noexcept {
-  return alloc(size);
+  return alloc_aligned(round_pow2(align), size, ra);
 }
 
-STRATA_EXPORT void free(void* p) noexcept {
-  dealloc(p);
-}
-
-STRATA_EXPORT void* calloc(size_t n, size_t size) noexcept {
+void* calloc_impl(size_t n, size_t size, const void* ra) {
   // jemalloc's calloc checks n * size for overflow itself.
   if (strata::interpose::fast_path_ok()) return strata_je_calloc(n, size);
   size_t total = 0;
@@ -50,10 +41,10 @@ STRATA_EXPORT void* calloc(size_t n, size_t size) noexcept {
     errno = ENOMEM;
     return nullptr;
   }
-  return strata::rt::malloc_slow(total, 0, true);
+  return strata::rt::malloc_slow(total, 0, true, ra);
 }
 
-STRATA_EXPORT void* realloc(void* p, size_t size) noexcept {
+void* realloc_ra(void* p, size_t size, const void* ra) {
   // glibc semantics (realloc(p, 0) frees) are the runtime's; the fast path
   // only resizes tier-0 blocks.
   if (strata::interpose::fast_path_ok() && strata::interpose::is_tier0(p) && size != 0) {
@@ -61,7 +52,47 @@ STRATA_EXPORT void* realloc(void* p, size_t size) noexcept {
     if (STRATA_LIKELY(q != nullptr)) return q;
     // Failed: p is untouched; the runtime spills or sets errno.
   }
-  return strata::rt::realloc_impl(p, size);
+  return strata::rt::realloc_impl(p, size, ra);
+}
+
+int posix_memalign_impl(void** out, size_t align, size_t size, const void* ra) {
+  if (!is_pow2(align) || align % sizeof(void*) != 0) return EINVAL;
+  void* p = alloc_aligned(align, size, ra);
+  if (p == nullptr) return ENOMEM;
+  *out = p;
+  return 0;
+}
+
+void* valloc_impl(size_t size, const void* ra) {
+  return alloc_aligned(page_size(), size, ra);
+}
+
+void* pvalloc_impl(size_t size, const void* ra) {
+  size_t ps = page_size();
+  size_t rounded = 0;
+  if (__builtin_add_overflow(size, ps - 1, &rounded)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  rounded &= ~(ps - 1);
+  return alloc_aligned(ps, rounded == 0 ? ps : rounded, ra);
+}
+}  // namespace
+
+STRATA_EXPORT void* malloc(size_t size) noexcept {
+  return alloc(size, STRATA_RA);
+}
+
+STRATA_EXPORT void free(void* p) noexcept {
+  dealloc(p);
+}
+
+STRATA_EXPORT void* calloc(size_t n, size_t size) noexcept {
+  return calloc_impl(n, size, STRATA_RA);
+}
+
+STRATA_EXPORT void* realloc(void* p, size_t size) noexcept {
+  return realloc_ra(p, size, STRATA_RA);
 }
 
 STRATA_EXPORT void* reallocarray(void* p, size_t n, size_t size) noexcept {
@@ -70,38 +101,27 @@ STRATA_EXPORT void* reallocarray(void* p, size_t n, size_t size) noexcept {
     errno = ENOMEM;
     return nullptr;
   }
-  return realloc(p, total);
+  return realloc_ra(p, total, STRATA_RA);
 }
 
 STRATA_EXPORT int posix_memalign(void** out, size_t align, size_t size) noexcept {
-  if (!is_pow2(align) || align % sizeof(void*) != 0) return EINVAL;
-  void* p = alloc_aligned(align, size);
-  if (p == nullptr) return ENOMEM;
-  *out = p;
-  return 0;
+  return posix_memalign_impl(out, align, size, STRATA_RA);
 }
 
 STRATA_EXPORT void* aligned_alloc(size_t align, size_t size) noexcept {
-  return memalign_impl(align, size);
+  return memalign_impl(align, size, STRATA_RA);
 }
 
 STRATA_EXPORT void* memalign(size_t align, size_t size) noexcept {
-  return memalign_impl(align, size);
+  return memalign_impl(align, size, STRATA_RA);
 }
 
 STRATA_EXPORT void* valloc(size_t size) noexcept {
-  return alloc_aligned(page_size(), size);
+  return valloc_impl(size, STRATA_RA);
 }
 
 STRATA_EXPORT void* pvalloc(size_t size) noexcept {
-  size_t ps = page_size();
-  size_t rounded = 0;
-  if (__builtin_add_overflow(size, ps - 1, &rounded)) {
-    errno = ENOMEM;
-    return nullptr;
-  }
-  rounded &= ~(ps - 1);
-  return alloc_aligned(ps, rounded == 0 ? ps : rounded);
+  return pvalloc_impl(size, STRATA_RA);
 }
 
 STRATA_EXPORT size_t malloc_usable_size(void* p) noexcept {
@@ -111,26 +131,26 @@ STRATA_EXPORT size_t malloc_usable_size(void* p) noexcept {
 
 // glibc's internal names, used by some programs and libraries directly.
 STRATA_EXPORT void* __libc_malloc(size_t size) noexcept {
-  return malloc(size);
+  return alloc(size, STRATA_RA);
 }
 STRATA_EXPORT void __libc_free(void* p) noexcept {
-  free(p);
+  dealloc(p);
 }
 STRATA_EXPORT void* __libc_calloc(size_t n, size_t size) noexcept {
-  return calloc(n, size);
+  return calloc_impl(n, size, STRATA_RA);
 }
 STRATA_EXPORT void* __libc_realloc(void* p, size_t size) noexcept {
-  return realloc(p, size);
+  return realloc_ra(p, size, STRATA_RA);
 }
 STRATA_EXPORT void* __libc_memalign(size_t align, size_t size) noexcept {
-  return memalign(align, size);
+  return memalign_impl(align, size, STRATA_RA);
 }
 STRATA_EXPORT void* __libc_valloc(size_t size) noexcept {
-  return valloc(size);
+  return valloc_impl(size, STRATA_RA);
 }
 STRATA_EXPORT void* __libc_pvalloc(size_t size) noexcept {
-  return pvalloc(size);
+  return pvalloc_impl(size, STRATA_RA);
 }
 STRATA_EXPORT int __posix_memalign(void** out, size_t align, size_t size) noexcept {
-  return posix_memalign(out, align, size);
+  return posix_memalign_impl(out, align, size, STRATA_RA);
 }

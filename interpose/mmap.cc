@@ -7,7 +7,7 @@
 #include "interpose/export.h"
 
 STRATA_EXPORT void* mmap(void* addr, size_t len, int prot, int flags, int fd, off_t off) noexcept {
-  return strata::rt::mmap_impl(addr, len, prot, flags, fd, off);
+  return strata::rt::mmap_impl(addr, len, prot, flags, fd, off, STRATA_RA);
 }
 
 STRATA_EXPORT void* mmap64(void* addr, size_t len, int prot, int flags, int fd, off_t off) noexcept

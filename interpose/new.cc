@@ -13,9 +13,9 @@ using strata::interpose::dealloc;
 namespace {
 
 // Standard semantics: call the new-handler until it succeeds or gives up.
-void* new_impl(size_t size, size_t align) {
+void* new_impl(size_t size, size_t align, const void* ra) {
   for (;;) {
-    void* p = align != 0 ? alloc_aligned(align, size) : alloc(size);
+    void* p = align != 0 ? alloc_aligned(align, size, ra) : alloc(size, ra);
     if (STRATA_LIKELY(p != nullptr)) return p;
     std::new_handler h = std::get_new_handler();
     if (h == nullptr) throw std::bad_alloc();
@@ -23,9 +23,9 @@ void* new_impl(size_t size, size_t align) {
   }
 }
 
-void* new_nothrow(size_t size, size_t align) noexcept {
+void* new_nothrow(size_t size, size_t align, const void* ra) noexcept {
   try {
-    return new_impl(size, align);
+    return new_impl(size, align, ra);
   } catch (...) {
     return nullptr;
   }
@@ -34,33 +34,33 @@ void* new_nothrow(size_t size, size_t align) noexcept {
 }  // namespace
 
 STRATA_NEW_EXPORT void* operator new(size_t n) {
-  void* p = alloc(n);
-  return STRATA_LIKELY(p != nullptr) ? p : new_impl(n, 0);
+  void* p = alloc(n, STRATA_RA);
+  return STRATA_LIKELY(p != nullptr) ? p : new_impl(n, 0, STRATA_RA);
 }
 STRATA_NEW_EXPORT void* operator new[](size_t n) {
-  void* p = alloc(n);
-  return STRATA_LIKELY(p != nullptr) ? p : new_impl(n, 0);
+  void* p = alloc(n, STRATA_RA);
+  return STRATA_LIKELY(p != nullptr) ? p : new_impl(n, 0, STRATA_RA);
 }
 STRATA_NEW_EXPORT void* operator new(size_t n, const std::nothrow_t&) noexcept {
-  void* p = alloc(n);
-  return STRATA_LIKELY(p != nullptr) ? p : new_nothrow(n, 0);
+  void* p = alloc(n, STRATA_RA);
+  return STRATA_LIKELY(p != nullptr) ? p : new_nothrow(n, 0, STRATA_RA);
 }
 STRATA_NEW_EXPORT void* operator new[](size_t n, const std::nothrow_t&) noexcept {
-  void* p = alloc(n);
-  return STRATA_LIKELY(p != nullptr) ? p : new_nothrow(n, 0);
+  void* p = alloc(n, STRATA_RA);
+  return STRATA_LIKELY(p != nullptr) ? p : new_nothrow(n, 0, STRATA_RA);
 }
 STRATA_NEW_EXPORT void* operator new(size_t n, std::align_val_t a) {
-  return new_impl(n, static_cast<size_t>(a));
+  return new_impl(n, static_cast<size_t>(a), STRATA_RA);
 }
 STRATA_NEW_EXPORT void* operator new[](size_t n, std::align_val_t a) {
-  return new_impl(n, static_cast<size_t>(a));
+  return new_impl(n, static_cast<size_t>(a), STRATA_RA);
 }
 STRATA_NEW_EXPORT void* operator new(size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return new_nothrow(n, static_cast<size_t>(a));
+  return new_nothrow(n, static_cast<size_t>(a), STRATA_RA);
 }
 STRATA_NEW_EXPORT void* operator new[](size_t n, std::align_val_t a,
                                        const std::nothrow_t&) noexcept {
-  return new_nothrow(n, static_cast<size_t>(a));
+  return new_nothrow(n, static_cast<size_t>(a), STRATA_RA);
 }
 
 // Sizes passed to sized delete are ignored (as glibc does): a program that

@@ -12,11 +12,18 @@ namespace {
 
 const OptionDef kOptions[] = {
     {"STRATA_TIERS", OptType::kSpec, "", "tier list, see docs/configuration.md",
-     "Tiers fastest first: name:nodes=LIST,cap=SIZE;name:path=DIR,size=SIZE. "
+     "Tiers fastest first: name:nodes=LIST,cap=SIZE,high=P%,low=P%;name:path=DIR,size=SIZE. "
      "Unset: discovered from sysfs."},
     {"STRATA_POLICY", OptType::kSpec, "", "rule list or @FILE, see docs/configuration.md",
-     "Placement rules: [prio=N,]COND,... -> TIER[,nospill]; ... Unset: everything on the "
-     "fastest tier."},
+     "Placement rules: [prio=N,]COND,... -> TIER[:W,...][,nospill][,pin]; ... Unset: everything "
+     "on the fastest tier."},
+    {"STRATA_MIGRATE", OptType::kSpec, "off",
+     "off, on, or key=value list, see docs/configuration.md",
+     "Migration engine: model=ewma|lru|lfu,promote=H,demote=H,hold=N,rate=SIZE/s,interval=T,"
+     "batch=N."},
+    {"STRATA_PMEM_DIR", OptType::kString, "", "an absolute directory path",
+     "Directory of named persistent regions (strata_pmem_open). Unset: the path= of the first "
+     "PMEM file-heap tier."},
     {"STRATA_STRICT", OptType::kBool, "0", "0 or 1",
      "1: a configuration error is fatal (exit status 2) instead of falling back to defaults."},
     {"STRATA_STATS", OptType::kString, "", "empty, 1, stderr, or a file path",
@@ -96,6 +103,176 @@ int CompiledPolicy::tier_by_name(std::string_view name) const {
   for (int i = 0; i < ntiers; ++i)
     if (name == tiers[i].name) return i;
   return -1;
+}
+
+int CompiledPolicy::label_index(std::string_view name) const {
+  for (int i = 0; i < nlabels; ++i)
+    if (name == labels[i]) return i;
+  return -1;
+}
+
+int CompiledPolicy::hint_tier(std::string_view name) const {
+  if (name == "hot") return 0;
+  if (name == "cold") return ntiers > 0 ? ntiers - 1 : 0;
+  return tier_by_name(name);
+}
+
+Placement CompiledPolicy::decide(const PlaceQuery& q, InterleaveState* il) const {
+  Placement out;
+  const auto kind = static_cast<uint8_t>(q.kind);
+  bool have_site = false;
+  uint64_t site = 0;
+  bool hint_done = q.hint_tier < 0;
+  for (int i = 0; i < nrules; ++i) {
+    const Rule& r = rules[i];
+    // A thread hint naming a tier acts as a rule of priority kHintPrio.
+    if (!hint_done && r.prio < kHintPrio) {
+      out.tier = q.hint_tier;
+      out.rule = -2;
+      return out;
+    }
+    if (!(r.kinds & kind) || q.size < r.size_min || q.size > r.size_max) continue;
+    if (r.hint >= 0 && r.hint != q.hint_label) continue;
+    if (r.site_cond) {
+      if (!have_site) {
+        site = q.site_bits != nullptr ? q.site_bits(q.site_ctx) : 0;
+        have_site = true;
+      }
+      if (((site >> i) & 1) == 0) continue;
+    }
+    out.nospill = r.nospill;
+    out.pin = r.pin;
+    out.rule = i;
+    if (r.nweights == 0 || il == nullptr) {
+      out.tier = r.tier;
+      return out;
+    }
+    // Weighted interleave by bytes: the target furthest below its share.
+    int best = 0;
+    for (int k = 1; k < r.nweights; ++k) {
+      uint64_t bk = __atomic_load_n(&il->bytes[i][k], __ATOMIC_RELAXED);
+      uint64_t bb = __atomic_load_n(&il->bytes[i][best], __ATOMIC_RELAXED);
+      // bk / w[k] < bb / w[best], without division.
+      if (static_cast<unsigned __int128>(bk) * r.weight[best] <
+          static_cast<unsigned __int128>(bb) * r.weight[k])
+        best = k;
+    }
+    __atomic_fetch_add(&il->bytes[i][best], q.size, __ATOMIC_RELAXED);
+    out.tier = r.wtier[best];
+    return out;
+  }
+  if (!hint_done) {
+    out.tier = q.hint_tier;
+    out.rule = -2;
+  }
+  return out;
+}
+
+std::string_view qualified_name(std::string_view f) {
+  // Compiler clones: "f(int) [clone .constprop.0] [clone .isra.0]".
+  while (!f.empty() && f.back() == ']') {
+    size_t open = f.rfind(" [clone ");
+    if (open == std::string_view::npos) break;
+    f = f.substr(0, open);
+  }
+  // Trailing qualifiers of member functions, then the parameter list.
+  for (std::string_view q : {" const", " volatile", " &&", " &"}) {
+    if (f.size() > q.size() && f.substr(f.size() - q.size()) == q) f.remove_suffix(q.size());
+  }
+  if (!f.empty() && f.back() == ')') {
+    int depth = 0;
+    for (size_t i = f.size(); i-- > 0;) {
+      if (f[i] == ')') ++depth;
+      if (f[i] == '(' && --depth == 0) {
+        if (i > 0) f = f.substr(0, i);
+        break;
+      }
+    }
+  }
+  return f;
+}
+
+std::string_view unqualified_name(std::string_view f) {
+  f = qualified_name(f);
+  // Last "::" outside template arguments and parentheses.
+  int depth = 0;
+  for (size_t i = f.size(); i-- > 1;) {
+    char c = f[i];
+    if (c == '>' || c == ')') ++depth;
+    if (c == '<' || c == '(') --depth;
+    if (depth == 0 && c == ':' && f[i - 1] == ':') return f.substr(i + 1);
+  }
+  return f;
+}
+
+uint64_t CompiledPolicy::site_mask(std::string_view func, std::string_view mangled,
+                                   std::string_view module, uint64_t hash) const {
+  // Patterns name functions: "parse_*" matches the unqualified name,
+  // "ns::Cls::*" (any pattern with "::") the qualified one, without the
+  // parameters; the full demangled text and the linker symbol match too.
+  const std::string_view qual = qualified_name(func);
+  const std::string_view bare = unqualified_name(func);
+  uint64_t bits = 0;
+  for (int i = 0; i < nrules; ++i) {
+    const Rule& r = rules[i];
+    if (!r.site_cond) continue;
+    if (r.site_hash != 0 && r.site_hash != hash) continue;
+    if (r.site_pat[0] != '\0' &&
+        !(glob_match(r.site_pat, std::strstr(r.site_pat, "::") != nullptr ? qual : bare) ||
+          glob_match(r.site_pat, func) || glob_match(r.site_pat, mangled)))
+      continue;
+    if (r.lib_pat[0] != '\0' && !glob_match(r.lib_pat, module)) continue;
+    bits |= 1ULL << i;
+  }
+  return bits;
+}
+
+uint64_t site_hash(std::string_view module, uint64_t offset) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  auto mix = [&h](unsigned char c) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  };
+  for (char c : module) mix(static_cast<unsigned char>(c));
+  for (int i = 0; i < 8; ++i) mix(static_cast<unsigned char>(offset >> (8 * i)));
+  return h != 0 ? h : 1;
+}
+
+bool glob_match(std::string_view pat, std::string_view text) {
+  // Iterative matcher with one backtrack point: linear for one '*', and
+  // never worse than O(|pat| * |text|).
+  size_t p = 0;
+  size_t t = 0;
+  size_t star = std::string_view::npos;
+  size_t mark = 0;
+  while (t < text.size()) {
+    if (p < pat.size() && (pat[p] == '?' || pat[p] == text[t])) {
+      ++p;
+      ++t;
+    } else if (p < pat.size() && pat[p] == '*') {
+      star = p++;
+      mark = t;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      t = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pat.size() && pat[p] == '*') ++p;
+  return p == pat.size();
+}
+
+const char* heat_model_name(HeatModel m) {
+  switch (m) {
+    case HeatModel::kEwma:
+      return "ewma";
+    case HeatModel::kLru:
+      return "lru";
+    case HeatModel::kLfu:
+      return "lfu";
+  }
+  return "?";
 }
 
 // ------------------------------------------------------------------- parsing
@@ -288,7 +465,7 @@ bool parse_tiers(std::string_view value, const std::vector<TierDef>& discovered,
       if (a.empty() || eq == std::string_view::npos) {
         diag->add(kVar, value, col(value, a.empty() ? raw : a),
                   "expected key=value in tier " + quote(name) + ", got " + quote(a) +
-                      " (keys: nodes, cap, path, size, kind)");
+                      " (keys: nodes, cap, path, size, kind, high, low)");
         ok = false;
         continue;
       }
@@ -324,6 +501,23 @@ bool parse_tiers(std::string_view value, const std::vector<TierDef>& discovered,
           std::memcpy(t.path, val.data(), val.size());
         }
         has_path = true;
+      } else if (key == "high" || key == "low") {
+        std::string_view num = val;
+        if (!num.empty() && num.back() == '%') num.remove_suffix(1);
+        int v = -1;
+        if (!num.empty() && num.size() <= 3 && std::all_of(num.begin(), num.end(), [](char ch) {
+              return std::isdigit(static_cast<unsigned char>(ch));
+            })) {
+          v = 0;
+          for (char ch : num) v = v * 10 + (ch - '0');
+        }
+        if (v < 1 || v > 100) {
+          diag->add(kVar, value, col(value, val.empty() ? a : val),
+                    "bad watermark " + quote(val) + " (expected a percentage from 1% to 100%)");
+          ok = false;
+        } else {
+          (key == "high" ? t.high_pct : t.low_pct) = static_cast<uint8_t>(v);
+        }
       } else if (key == "kind") {
         if (val == "dram")
           t.kind = TierKind::kDram;
@@ -340,11 +534,17 @@ bool parse_tiers(std::string_view value, const std::vector<TierDef>& discovered,
       } else {
         diag->add(kVar, value, col(value, key.empty() ? a : key),
                   "unknown key " + quote(key) + " in tier " + quote(name) +
-                      " (expected nodes, cap, path, size or kind)");
+                      " (expected nodes, cap, path, size, kind, high or low)");
         ok = false;
       }
     }
     if (!ok) continue;
+    if (t.low_pct > t.high_pct) {
+      diag->add(kVar, value, col(value, e),
+                "tier " + quote(name) + " has low=" + std::to_string(t.low_pct) +
+                    "% above high=" + std::to_string(t.high_pct) + "% (expected low <= high)");
+      continue;
+    }
     if (has_nodes && has_path) {
       diag->add(kVar, value, col(value, e),
                 "tier " + quote(name) + " has both nodes= and path= (expected one of them)");
@@ -415,8 +615,103 @@ bool parse_tiers(std::string_view value, const std::vector<TierDef>& discovered,
 // -------------------------------------------------------------- STRATA_POLICY
 namespace {
 
-bool parse_cond(std::string_view c, Rule* r, std::string* expected) {
+bool valid_label(std::string_view s) {
+  if (s.empty() || s.size() >= sizeof(CompiledPolicy::labels[0])) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+  });
+}
+
+// A glob for site= or lib=: printable, no spaces or separators, fits the rule.
+bool valid_pattern(std::string_view s) {
+  if (s.empty() || s.size() >= sizeof(Rule::site_pat)) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isgraph(static_cast<unsigned char>(c)) && c != ',' && c != ';' && c != '#';
+  });
+}
+
+bool parse_hash(std::string_view s, uint64_t* out) {
+  if (s.size() < 3 || s.size() > 18 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X')) return false;
+  uint64_t v = 0;
+  for (char c : s.substr(2)) {
+    int d = std::isdigit(static_cast<unsigned char>(c)) ? c - '0'
+            : (c >= 'a' && c <= 'f')                    ? c - 'a' + 10
+            : (c >= 'A' && c <= 'F')                    ? c - 'A' + 10
+                                                        : -1;
+    if (d < 0) return false;
+    v = (v << 4) | static_cast<uint64_t>(d);
+  }
+  *out = v;
+  return v != 0;
+}
+
+bool parse_cond(std::string_view c, Rule* r, CompiledPolicy* policy, std::string* expected) {
   if (c == "*") return true;
+  if (c.substr(0, 5) == "site=") {
+    std::string_view v = trim(c.substr(5));
+    r->site_cond = true;
+    if (v.substr(0, 2) == "0x" || v.substr(0, 2) == "0X") {
+      if (!parse_hash(v, &r->site_hash)) {
+        *expected = "bad site hash " + quote(v) +
+                    " (expected 0x and 1-16 hex digits, as the profiler report prints)";
+        return false;
+      }
+      return true;
+    }
+    if (!valid_pattern(v)) {
+      *expected = "bad site pattern " + quote(v) +
+                  " (expected a function name or glob such as parse_* or ns::Cls::*, at most 63 "
+                  "characters)";
+      return false;
+    }
+    if (r->site_pat[0] != '\0') {
+      *expected = "two site= patterns in one rule (expected one; write two rules)";
+      return false;
+    }
+    std::memcpy(r->site_pat, v.data(), v.size());
+    return true;
+  }
+  if (c.substr(0, 4) == "lib=") {
+    std::string_view v = trim(c.substr(4));
+    if (!valid_pattern(v)) {
+      *expected = "bad library pattern " + quote(v) +
+                  " (expected a file name or glob such as libpython3* or myapp, at most 63 "
+                  "characters)";
+      return false;
+    }
+    if (r->lib_pat[0] != '\0') {
+      *expected = "two lib= patterns in one rule (expected one; write two rules)";
+      return false;
+    }
+    r->site_cond = true;
+    std::memcpy(r->lib_pat, v.data(), v.size());
+    return true;
+  }
+  if (c.substr(0, 5) == "hint=") {
+    std::string_view v = trim(c.substr(5));
+    if (!valid_label(v)) {
+      *expected = "bad hint label " + quote(v) +
+                  " (expected 1-31 letters, digits, '_', '-' or '.', as passed to "
+                  "strata_thread_hint_push)";
+      return false;
+    }
+    if (r->hint >= 0) {
+      *expected = "two hint= conditions in one rule (expected one; write two rules)";
+      return false;
+    }
+    int idx = policy->label_index(v);
+    if (idx < 0) {
+      if (policy->nlabels >= kMaxLabels) {
+        *expected =
+            "too many distinct hint labels (expected at most " + std::to_string(kMaxLabels) + ")";
+        return false;
+      }
+      idx = policy->nlabels++;
+      std::memcpy(policy->labels[idx], v.data(), v.size());
+    }
+    r->hint = static_cast<int8_t>(idx);
+    return true;
+  }
   if (c.substr(0, 5) == "kind=") {
     std::string_view k = trim(c.substr(5));
     if (k == "heap")
@@ -470,7 +765,8 @@ bool parse_cond(std::string_view c, Rule* r, std::string* expected) {
     r->size_max = std::min(r->size_max, hi);
     return true;
   }
-  *expected = "unknown condition " + quote(c) + " (expected size<op>N, kind=heap|mmap or *)";
+  *expected = "unknown condition " + quote(c) +
+              " (expected size<op>N, kind=heap|mmap, site=NAME|0xHASH, lib=NAME, hint=LABEL or *)";
   return false;
 }
 
@@ -479,6 +775,7 @@ bool parse_cond(std::string_view c, Rule* r, std::string* expected) {
 bool parse_policy(std::string_view value, CompiledPolicy* policy, Diagnostics* diag) {
   constexpr std::string_view kVar = "STRATA_POLICY";
   const size_t errors_before = diag->errors.size();
+  policy->nlabels = 0;
   std::vector<Rule> rules;
   int order = 0;
   // Rules are separated by ';' or newlines; '#' starts a comment to end of line.
@@ -536,9 +833,10 @@ bool parse_policy(std::string_view value, CompiledPolicy* policy, Diagnostics* d
         r.prio = neg ? -v : v;
         continue;
       }
-      if (tc.empty() || !parse_cond(tc, &r, &expected)) {
+      if (tc.empty() || !parse_cond(tc, &r, policy, &expected)) {
         diag->add(kVar, value, col(value, tc.empty() ? c : tc),
-                  expected.empty() ? "empty condition (expected size<op>N, kind=heap|mmap or *)"
+                  expected.empty() ? "empty condition (expected size<op>N, kind=heap|mmap, "
+                                     "site=NAME|0xHASH, lib=NAME, hint=LABEL or *)"
                                    : expected);
         ok = false;
       }
@@ -548,27 +846,82 @@ bool parse_policy(std::string_view value, CompiledPolicy* policy, Diagnostics* d
       ok = false;
     }
     bool have_tier = false;
+    auto unknown_tier = [&](std::string_view tname, std::string_view at) {
+      std::string known;
+      for (int i = 0; i < policy->ntiers; ++i)
+        known += (i ? ", " : "") + std::string(policy->tiers[i].name);
+      diag->add(kVar, value, col(value, at),
+                (tname.empty() ? std::string("missing tier") : "unknown tier " + quote(tname)) +
+                    " (expected one of: " + known + ")");
+      ok = false;
+    };
     for (std::string_view a : split(rhs, ',')) {
       std::string_view ta = trim(a);
       if (ta == "nospill") {
         r.nospill = true;
         continue;
       }
+      if (ta == "pin") {
+        r.pin = true;
+        continue;
+      }
       std::string_view tname = ta.substr(0, 5) == "tier=" ? trim(ta.substr(5)) : ta;
+      // TIER:WEIGHT interleaves by bytes over the weighted tiers.
+      size_t colon = tname.find(':');
+      std::string_view wtext;
+      if (colon != std::string_view::npos) {
+        wtext = trim(tname.substr(colon + 1));
+        tname = trim(tname.substr(0, colon));
+      }
       int t = policy->tier_by_name(tname);
       if (t < 0) {
-        std::string known;
-        for (int i = 0; i < policy->ntiers; ++i)
-          known += (i ? ", " : "") + std::string(policy->tiers[i].name);
-        diag->add(kVar, value, col(value, ta.empty() ? (rhs.empty() ? e : rhs) : ta),
-                  (ta.empty() ? std::string("missing tier") : "unknown tier " + quote(tname)) +
-                      " (expected one of: " + known + ")");
-        ok = false;
+        unknown_tier(tname, ta.empty() ? (rhs.empty() ? e : rhs) : ta);
+        continue;
+      }
+      if (colon != std::string_view::npos) {
+        int w = 0;
+        bool good = !wtext.empty() && wtext.size() <= 4 &&
+                    std::all_of(wtext.begin(), wtext.end(), [](char ch) {
+                      return std::isdigit(static_cast<unsigned char>(ch));
+                    });
+        if (good)
+          for (char ch : wtext) w = w * 10 + (ch - '0');
+        if (!good || w < 1 || w > 1000) {
+          diag->add(kVar, value, col(value, wtext.empty() ? ta : wtext),
+                    "bad weight " + quote(wtext) + " for tier " + quote(tname) +
+                        " (expected an integer from 1 to 1000, as in dram:1,cxl:3)");
+          ok = false;
+          continue;
+        }
+        if (have_tier && r.nweights == 0) {
+          diag->add(kVar, value, col(value, ta),
+                    "rule mixes a plain tier with weighted tiers (expected TIER or TIER:W,TIER:W)");
+          ok = false;
+          continue;
+        }
+        for (int i = 0; i < r.nweights; ++i) {
+          if (r.wtier[i] == t) {
+            diag->add(kVar, value, col(value, ta),
+                      "tier " + quote(tname) + " weighted twice (expected each tier once)");
+            ok = false;
+          }
+        }
+        if (!ok) continue;
+        r.wtier[r.nweights] = static_cast<int8_t>(t);
+        r.weight[r.nweights] = static_cast<uint16_t>(w);
+        ++r.nweights;
+        if (!have_tier) r.tier = t;
+        have_tier = true;
         continue;
       }
       if (have_tier) {
-        diag->add(kVar, value, col(value, ta), "rule names two tiers (expected one)");
+        diag->add(
+            kVar, value, col(value, ta),
+            r.nweights > 0
+                ? "rule mixes a plain tier with weighted tiers (expected TIER or TIER:W,TIER:W)"
+                : "rule names two tiers (expected one, or weights such as dram:1,cxl:3)");
         ok = false;
+        continue;
       }
       have_tier = true;
       r.tier = t;
@@ -576,6 +929,9 @@ bool parse_policy(std::string_view value, CompiledPolicy* policy, Diagnostics* d
     if (ok && !have_tier) {
       diag->add(kVar, value, col(value, e), "rule " + quote(e) + " names no tier");
       ok = false;
+    }
+    if (ok && r.nweights == 1) {  // one weighted tier is just that tier
+      r.nweights = 0;
     }
     if (!ok) continue;
     if (rules.size() >= static_cast<size_t>(kMaxRules)) {
@@ -589,22 +945,39 @@ bool parse_policy(std::string_view value, CompiledPolicy* policy, Diagnostics* d
   std::stable_sort(rules.begin(), rules.end(),
                    [](const Rule& a, const Rule& b) { return a.prio > b.prio; });
   policy->nrules = 0;
-  policy->heap_rules = policy->mmap_rules = false;
+  policy->heap_rules = policy->mmap_rules = policy->site_rules = policy->hint_rules = false;
   for (Rule& r : rules) {
     std::string text;
     if (r.kinds == static_cast<uint8_t>(AllocKind::kHeap)) text += ", kind=heap";
     if (r.kinds == static_cast<uint8_t>(AllocKind::kMmap)) text += ", kind=mmap";
     if (r.size_min > 0) text += ", size>=" + std::to_string(r.size_min);
     if (r.size_max != UINT64_MAX) text += ", size<=" + std::to_string(r.size_max);
+    if (r.site_hash != 0) {
+      char h[24];
+      std::snprintf(h, sizeof h, "0x%016llx", static_cast<unsigned long long>(r.site_hash));
+      text += ", site=" + std::string(h);
+    }
+    if (r.site_pat[0] != '\0') text += ", site=" + std::string(r.site_pat);
+    if (r.lib_pat[0] != '\0') text += ", lib=" + std::string(r.lib_pat);
+    if (r.hint >= 0) text += ", hint=" + std::string(policy->labels[r.hint]);
     if (text.empty()) text = ", *";
     if (r.prio != 0) text = ", prio=" + std::to_string(r.prio) + text;
     text.erase(0, 2);
     text += " -> ";
-    text += policy->tiers[r.tier].name;
+    if (r.nweights == 0) {
+      text += policy->tiers[r.tier].name;
+    } else {
+      for (int i = 0; i < r.nweights; ++i)
+        text += std::string(i ? "," : "") + policy->tiers[r.wtier[i]].name + ":" +
+                std::to_string(r.weight[i]);
+    }
     if (r.nospill) text += ", nospill";
+    if (r.pin) text += ", pin";
     std::snprintf(r.text, sizeof r.text, "%s", text.c_str());
     if (r.kinds & static_cast<uint8_t>(AllocKind::kHeap)) policy->heap_rules = true;
     if (r.kinds & static_cast<uint8_t>(AllocKind::kMmap)) policy->mmap_rules = true;
+    if (r.site_cond) policy->site_rules = true;
+    if (r.hint >= 0) policy->hint_rules = true;
     policy->rules[policy->nrules++] = r;
   }
   return true;
@@ -619,6 +992,167 @@ std::string explain_rules(const CompiledPolicy& policy) {
   if (policy.nrules == 0)
     out += "(no rules: everything on " + std::string(policy.tiers[0].name) + ")\n";
   return out;
+}
+
+namespace {
+
+// "1.5", "0.25", "1": a non-negative decimal.
+bool parse_decimal(std::string_view s, double* out) {
+  if (s.empty() || s.size() > 12) return false;
+  double v = 0;
+  double scale = 0;
+  for (char c : s) {
+    if (c == '.' && scale == 0) {
+      scale = 1;
+    } else if (std::isdigit(static_cast<unsigned char>(c))) {
+      if (scale == 0) {
+        v = v * 10 + (c - '0');
+      } else {
+        scale /= 10;
+        v += (c - '0') * scale;
+      }
+    } else {
+      return false;
+    }
+  }
+  *out = v;
+  return true;
+}
+
+bool parse_uint(std::string_view s, uint64_t max, uint64_t* out) {
+  if (s.empty() || s.size() > 10) return false;
+  uint64_t v = 0;
+  for (char c : s) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (v > max) return false;
+  *out = v;
+  return true;
+}
+
+// "500ms", "2s", "1.5s" -> milliseconds.
+bool parse_duration_ms(std::string_view s, uint64_t* ms) {
+  double v = 0;
+  if (s.size() > 2 && s.substr(s.size() - 2) == "ms") {
+    if (!parse_decimal(s.substr(0, s.size() - 2), &v)) return false;
+  } else if (s.size() > 1 && s.back() == 's') {
+    if (!parse_decimal(s.substr(0, s.size() - 1), &v)) return false;
+    v *= 1000;
+  } else {
+    return false;
+  }
+  *ms = static_cast<uint64_t>(v + 0.5);
+  return true;
+}
+
+}  // namespace
+
+bool parse_migrate(std::string_view value, MigrateConfig* out, Diagnostics* diag) {
+  constexpr std::string_view kVar = "STRATA_MIGRATE";
+  const size_t errors_before = diag->errors.size();
+  MigrateConfig m;
+  std::string_view all = trim(value);
+  if (all == "off" || all == "0") {
+    *out = m;
+    return true;
+  }
+  m.enabled = true;
+  if (all == "on" || all == "1" || all.empty()) {
+    *out = m;
+    return true;
+  }
+  for (std::string_view raw : split(value, ',')) {
+    std::string_view a = trim(raw);
+    size_t eq = a.find('=');
+    std::string_view key = trim(a.substr(0, eq));
+    std::string_view val =
+        eq == std::string_view::npos ? std::string_view{} : trim(a.substr(eq + 1));
+    size_t at = col(value, val.empty() ? (a.empty() ? raw : a) : val);
+    auto bad = [&](const std::string& what) { diag->add(kVar, value, at, what); };
+    if (eq == std::string_view::npos) {
+      diag->add(kVar, value, col(value, a.empty() ? raw : a),
+                "expected key=value, got " + quote(a) +
+                    " (keys: model, alpha, window, promote, demote, hold, rate, interval, batch; "
+                    "or on/off)");
+      continue;
+    }
+    uint64_t u = 0;
+    double d = 0;
+    if (key == "model") {
+      if (val == "ewma")
+        m.model = HeatModel::kEwma;
+      else if (val == "lru")
+        m.model = HeatModel::kLru;
+      else if (val == "lfu")
+        m.model = HeatModel::kLfu;
+      else
+        bad("bad heat model " + quote(val) + " (expected ewma, lru or lfu)");
+    } else if (key == "alpha") {
+      if (parse_decimal(val, &d) && d > 0 && d <= 1)
+        m.alpha = d;
+      else
+        bad("bad alpha " + quote(val) + " (expected a number in (0, 1], e.g. 0.5)");
+    } else if (key == "window") {
+      if (parse_uint(val, 64, &u) && u >= 1)
+        m.window = static_cast<uint32_t>(u);
+      else
+        bad("bad window " + quote(val) + " (expected 1 to 64 intervals)");
+    } else if (key == "promote" || key == "demote") {
+      if (parse_decimal(val, &d) && d <= 1)
+        (key == "promote" ? m.promote : m.demote) = d;
+      else
+        bad("bad " + std::string(key) + " threshold " + quote(val) +
+            " (expected a heat from 0 to 1, e.g. 0.5)");
+    } else if (key == "hold") {
+      if (parse_uint(val, 1000, &u))
+        m.hold = static_cast<uint32_t>(u);
+      else
+        bad("bad hold " + quote(val) + " (expected 0 to 1000 intervals)");
+    } else if (key == "rate") {
+      std::string_view r = val;
+      if (r.size() > 2 && r.substr(r.size() - 2) == "/s") r.remove_suffix(2);
+      if (parse_size(r, &u) && u >= (1ULL << 20))
+        m.rate = u;
+      else
+        bad("bad rate " + quote(val) + " (expected bytes per second of at least 1M, e.g. 256M/s)");
+    } else if (key == "interval") {
+      if (parse_duration_ms(val, &u) && u >= 10 && u <= 60000)
+        m.interval_ms = static_cast<uint32_t>(u);
+      else
+        bad("bad interval " + quote(val) + " (expected 10ms to 60s, e.g. 500ms or 1s)");
+    } else if (key == "batch") {
+      if (parse_uint(val, 1 << 20, &u) && u >= 1)
+        m.batch_pages = static_cast<uint32_t>(u);
+      else
+        bad("bad batch " + quote(val) + " (expected 1 to 1048576 pages per move_pages call)");
+    } else {
+      diag->add(kVar, value, col(value, key.empty() ? a : key),
+                "unknown key " + quote(key) +
+                    " (expected model, alpha, window, promote, demote, hold, rate, interval or "
+                    "batch)");
+    }
+  }
+  if (diag->errors.size() == errors_before && m.demote >= m.promote) {
+    diag->add(kVar, value, 1,
+              "demote threshold " + std::to_string(m.demote).substr(0, 4) +
+                  " is not below promote threshold " + std::to_string(m.promote).substr(0, 4) +
+                  " (expected demote < promote, or pages would ping-pong)");
+  }
+  if (diag->errors.size() != errors_before) return false;
+  *out = m;
+  return true;
+}
+
+std::string explain_migrate(const MigrateConfig& m) {
+  if (!m.enabled) return "migration: off\n";
+  char buf[320];
+  std::snprintf(buf, sizeof buf,
+                "migration: model=%s, alpha=%.2f, window=%u, promote=%.2f, demote=%.2f, hold=%u, "
+                "rate=%lluM/s, interval=%ums, batch=%u\n",
+                heat_model_name(m.model), m.alpha, m.window, m.promote, m.demote, m.hold,
+                static_cast<unsigned long long>(m.rate >> 20), m.interval_ms, m.batch_pages);
+  return buf;
 }
 
 }  // namespace strata

@@ -49,18 +49,47 @@ struct NodeMask {
 enum class TierKind { kDram, kCxl, kPmemNode, kPmemFile };
 const char* tier_kind_name(TierKind k);
 
+// ------------------------------------------------------------- migration
+// How chunk heat is computed from per-interval access observations (each a
+// referenced fraction in [0, 1]); heat is always in [0, 1].
+enum class HeatModel : uint8_t {
+  kEwma,  // heat = alpha * observed + (1 - alpha) * heat
+  kLru,   // heat = 1 / (1 + intervals since last access)
+  kLfu,   // heat = accessed intervals among the last `window`, / window
+};
+const char* heat_model_name(HeatModel m);
+
+// STRATA_MIGRATE, for the migration engine. Defaults are the documented ones.
+struct MigrateConfig {
+  bool enabled = false;  // off unless STRATA_MIGRATE is set (and not "off")
+  HeatModel model = HeatModel::kEwma;
+  double alpha = 0.5;            // EWMA weight of the newest interval
+  uint32_t window = 8;           // LFU window, in intervals
+  double promote = 0.5;          // promote a chunk whose heat >= promote
+  double demote = 0.1;           // demote a chunk whose heat <= demote
+  uint32_t hold = 4;             // a moved chunk stays put for this many intervals
+  uint64_t rate = 256ULL << 20;  // bytes per second moved at most
+  uint32_t interval_ms = 1000;   // sampling interval
+  uint32_t batch_pages = 4096;   // pages per move_pages call
+};
+
 struct TierDef {
   char name[32] = {};
   TierKind kind = TierKind::kDram;
-  NodeMask nodes;       // empty for a file heap
-  uint64_t cap = 0;     // capacity limit in bytes, 0 = none
-  char path[256] = {};  // PMEM file-heap directory
-  uint64_t size = 0;    // PMEM file-heap size
-  char why[192] = {};   // how it was found / declared, for --show-tiers
+  NodeMask nodes;         // empty for a file heap
+  uint64_t cap = 0;       // capacity limit in bytes, 0 = none
+  char path[256] = {};    // PMEM file-heap directory
+  uint64_t size = 0;      // PMEM file-heap size
+  char why[192] = {};     // how it was found / declared, for --show-tiers
+  uint8_t high_pct = 90;  // demote from this tier when use passes high_pct% of its limit
+  uint8_t low_pct = 80;   // ... down to low_pct%
 };
 
 // ------------------------------------------------------------------- policy
 enum class AllocKind : uint8_t { kHeap = 1, kMmap = 2 };
+
+inline constexpr int kMaxLabels = 16;  // distinct hint=LABEL names in one policy
+inline constexpr int kHintPrio = 100;  // priority of a thread hint that names a tier
 
 struct Rule {
   int prio = 0;
@@ -68,9 +97,44 @@ struct Rule {
   uint64_t size_min = 0;           // inclusive
   uint64_t size_max = UINT64_MAX;  // inclusive
   uint8_t kinds = 3;               // AllocKind bits
+  bool site_cond = false;          // has site= or lib= (match bits come from the site cache)
+  int8_t hint = -1;                // label index for hint=LABEL, -1 = any
+  char site_pat[64] = {};          // glob over the calling function's name ("" = any)
+  char lib_pat[64] = {};           // glob over the calling module's file name ("" = any)
+  uint64_t site_hash = 0;          // site=0x... (0 = none)
+  // Action: one tier, or several with weights (interleave by bytes).
+  int tier = 0;
+  int nweights = 0;  // 0: place on `tier`; else interleave over wtier[0..n)
+  int8_t wtier[kMaxTiers] = {};
+  uint16_t weight[kMaxTiers] = {};
+  bool nospill = false;
+  bool pin = false;     // never migrated
+  char text[160] = {};  // normal form, for --explain
+};
+
+// What the runtime knows about one allocation when it asks for a tier.
+struct PlaceQuery {
+  uint64_t size = 0;
+  AllocKind kind = AllocKind::kHeap;
+  int hint_label = -1;  // the thread's current hint as a label index, -1 = none or unknown
+  int hint_tier = -1;   // the thread's current hint as a tier, -1 = none
+  // Bit i set when rule i's site=/lib= conditions match the caller. Called
+  // at most once per query, and only if a rule with a site condition is
+  // otherwise matched: resolving a call site costs a cache lookup.
+  uint64_t (*site_bits)(void* ctx) = nullptr;
+  void* site_ctx = nullptr;
+};
+
+struct Placement {
   int tier = 0;
   bool nospill = false;
-  char text[96] = {};  // normal form, for --explain
+  bool pin = false;
+  int rule = -1;  // index of the rule that decided, -1 = default, -2 = thread hint
+};
+
+// Bytes placed so far by each interleave rule on each of its targets.
+struct InterleaveState {
+  uint64_t bytes[kMaxRules][kMaxTiers] = {};
 };
 
 struct CompiledPolicy {
@@ -80,21 +144,51 @@ struct CompiledPolicy {
   Rule rules[kMaxRules];    // sorted: highest prio first, then source order
   bool heap_rules = false;  // some rule can match a heap allocation
   bool mmap_rules = false;
+  bool site_rules = false;  // some rule has a site= or lib= condition
+  bool hint_rules = false;  // some rule has a hint= condition
+  int nlabels = 0;
+  char labels[kMaxLabels][32] = {};
+  MigrateConfig migrate;
 
-  // Tier for an allocation; 0 (fastest) when no rule matches.
+  // Full decision. `il` may be null (interleave rules then take their first target).
+  // Interleave counters are updated with relaxed atomics: concurrent callers
+  // may overshoot a target by one allocation each, never more.
+  Placement decide(const PlaceQuery& q, InterleaveState* il) const;
+
+  // Tier for an allocation by size and kind only (no site, no hint).
   int place(uint64_t size, AllocKind kind, bool* nospill = nullptr) const {
-    for (int i = 0; i < nrules; ++i) {
-      const Rule& r = rules[i];
-      if ((r.kinds & static_cast<uint8_t>(kind)) && size >= r.size_min && size <= r.size_max) {
-        if (nospill) *nospill = r.nospill;
-        return r.tier;
-      }
-    }
-    if (nospill) *nospill = false;
-    return 0;
+    PlaceQuery q;
+    q.size = size;
+    q.kind = kind;
+    Placement p = decide(q, nullptr);
+    if (nospill) *nospill = p.nospill;
+    return p.tier;
   }
   int tier_by_name(std::string_view name) const;
+  int label_index(std::string_view name) const;  // -1 when no rule uses it
+  // Tier a thread hint names: a tier name, "hot" (fastest) or "cold"
+  // (slowest); -1 otherwise.
+  int hint_tier(std::string_view name) const;
+  // Which rules' site= and lib= conditions match a call site, as rule bits.
+  // `func` is the demangled function name (may be empty), `mangled` the
+  // symbol as linked (may equal func), `module` the file name of the object
+  // holding the call site.
+  uint64_t site_mask(std::string_view func, std::string_view mangled, std::string_view module,
+                     uint64_t hash) const;
 };
+
+// Stable identity of a call site across runs (ASLR moves modules, not
+// offsets): FNV-1a over the module's file name and the offset in it. The
+// profiler report prints it; site=0x... rules match it.
+uint64_t site_hash(std::string_view module, uint64_t offset);
+
+// A demangled function name without parameters, qualifiers and clone
+// suffixes ("ns::f"), and its last component ("f").
+std::string_view qualified_name(std::string_view demangled);
+std::string_view unqualified_name(std::string_view demangled);
+
+// Shell-style glob: '*' any run, '?' one character; no escapes.
+bool glob_match(std::string_view pattern, std::string_view text);
 
 // ------------------------------------------------------------------- parsing
 // One message per problem: "STRATA_X=\"value\": column N: what (expected ...)".
@@ -117,5 +211,9 @@ bool parse_policy(std::string_view value, CompiledPolicy* policy, Diagnostics* d
 
 // Normal form of the policy's rules, one per line.
 std::string explain_rules(const CompiledPolicy& policy);
+
+// STRATA_MIGRATE: "off" or key=value,... (see docs/configuration.md).
+bool parse_migrate(std::string_view value, MigrateConfig* out, Diagnostics* diag);
+std::string explain_migrate(const MigrateConfig& m);
 
 }  // namespace strata

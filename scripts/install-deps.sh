@@ -9,6 +9,7 @@ PKGS=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev clang-format clang-tidy
   # libraries strata links
   libjemalloc-dev libjemalloc2 libnuma-dev libhwloc-dev libpmem2-dev libmemkind-dev
+  libdw-dev
   # tests and benchmarks
   catch2 libbenchmark-dev numactl python3 perl git sqlite3 binutils
   # real programs the integration tests run under the preload

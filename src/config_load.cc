@@ -121,6 +121,25 @@ void load_config(const EnvLookup& env, const std::vector<std::string>& all_names
     }
     suffix_new(diag, before, "; STRATA_POLICY ignored, everything on the fastest tier");
   }
+  if (const char* v = env("STRATA_MIGRATE")) {
+    size_t before = diag->errors.size();
+    parse_migrate(v, &cfg->policy.migrate, diag);
+    suffix_new(diag, before, "; STRATA_MIGRATE ignored, migration off");
+  }
+  if (const char* v = env("STRATA_PMEM_DIR")) {
+    if (v[0] == '/')
+      cfg->pmem_dir = v;
+    else
+      diag->add("STRATA_PMEM_DIR", v, 1,
+                "expected an absolute directory path; named persistent regions unavailable");
+  } else {
+    for (int i = 0; i < cfg->policy.ntiers; ++i) {
+      if (cfg->policy.tiers[i].kind == TierKind::kPmemFile) {
+        cfg->pmem_dir = cfg->policy.tiers[i].path;
+        break;
+      }
+    }
+  }
 }
 
 std::string describe_tiers(const LoadedConfig& cfg) {

@@ -22,6 +22,7 @@ struct LoadedConfig {
   std::string stats;  // STRATA_STATS
   int log_level = 1;  // LogLevel
   std::string sysfs_root = "/sys";
+  std::string pmem_dir;  // STRATA_PMEM_DIR, else the first PMEM file-heap tier's path
 };
 
 // getenv-like lookup; returns nullptr when unset.

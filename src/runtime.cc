@@ -19,6 +19,7 @@
 #include "allocator/region_map.h"
 #include "allocator/sys.h"
 #include "src/config_load.h"
+#include "src/sites.h"
 
 extern char** environ;
 
@@ -38,6 +39,23 @@ constinit char g_stats_target[512] = {};
 constinit bool g_stats_on = false;
 constinit bool g_stats_to_stderr = false;  // STRATA_STATS=1 or stderr; otherwise a file
 constinit int g_stats_fd = -1;             // a copy of stderr taken at init (see init)
+constinit InterleaveState g_interleave;
+constinit char g_pmem_dir[256] = {};
+
+// The calling thread's hint stack; entries hold label + 1 and tier + 1 so the
+// zero-initialised TLS means "no hint".
+struct HintStack {
+  uint8_t depth;
+  int8_t label[kMaxHintDepth];
+  int8_t tier[kMaxHintDepth];
+};
+__thread HintStack t_hints __attribute__((tls_model("initial-exec")));
+
+// Ranges given a hint through strata_hint_range (pinned, hot, cold).
+RegionMap& hint_map() {
+  static constinit RegionMap m;
+  return m;
+}
 
 using FreeFn = void (*)(void*);
 using UsableFn = size_t (*)(void*);
@@ -71,10 +89,35 @@ void* spill(int from, size_t size, size_t align, bool zero) {
   return nullptr;
 }
 
-int place(size_t size) {
+struct SiteCtx {
+  const CompiledPolicy* pol;
+  const void* ra;
+};
+
+uint64_t site_bits(void* c) {
+  auto* s = static_cast<SiteCtx*>(c);
+  return s->ra != nullptr ? sites::match_bits(*s->pol, s->ra) : 0;
+}
+
+// The policy's decision for one allocation by the calling thread.
+Placement decide(const CompiledPolicy& pol, size_t size, AllocKind kind, const void* ra) {
+  PlaceQuery q;
+  q.size = size;
+  q.kind = kind;
+  if (uint8_t d = t_hints.depth; d != 0) {
+    q.hint_label = t_hints.label[d - 1] - 1;
+    q.hint_tier = t_hints.tier[d - 1] - 1;
+  }
+  SiteCtx ctx{&pol, ra};
+  q.site_bits = site_bits;
+  q.site_ctx = &ctx;
+  return pol.decide(q, &g_interleave);
+}
+
+int place(size_t size, const void* ra) {
   const CompiledPolicy* pol = g_policy.load(std::memory_order_acquire);
   if (pol == nullptr || t_state.depth != 0) return 0;
-  return pol->place(size, AllocKind::kHeap);
+  return decide(*pol, size, AllocKind::kHeap, ra).tier;
 }
 
 void* alloc_placed(int tier, size_t size, size_t align, bool zero, bool nospill) {
@@ -125,13 +168,19 @@ void sum_mmaps(const Region& r, void* ctx) {
 }
 
 void atfork_prepare() {
+  sites::prefork();
+  hint_map().lock();
   heap::prefork();
 }
 void atfork_parent() {
   heap::postfork_parent();
+  hint_map().unlock();
+  sites::postfork_parent();
 }
 void atfork_child() {
   heap::postfork_child();
+  hint_map().unlock();
+  sites::postfork_child();
 }
 
 }  // namespace
@@ -206,6 +255,8 @@ void init() {
     }
   }
   heap::set_ntiers(n);
+  std::snprintf(g_pmem_dir, sizeof g_pmem_dir, "%s", cfg.pmem_dir.c_str());
+  if (g_policy_storage.site_rules) sites::prepare();
   g_heap_rules = g_policy_storage.heap_rules;
   heap::set_fast_path_allowed(!g_heap_rules && g_policy_storage.tiers[0].cap == 0);
   g_policy.store(&g_policy_storage, std::memory_order_release);
@@ -220,14 +271,13 @@ int tier_of_address(const void* p) {
   return -1;
 }
 
-void* malloc_slow(size_t size, size_t align, bool zero) noexcept {
+void* malloc_slow(size_t size, size_t align, bool zero, const void* ra) noexcept {
   heap::ensure_thread();
   const CompiledPolicy* pol = g_policy.load(std::memory_order_acquire);
-  if (pol == nullptr || t_state.depth != 0 || !g_heap_rules)
+  if (pol == nullptr || t_state.depth != 0 || (!g_heap_rules && t_hints.depth == 0))
     return alloc_placed(0, size, align, zero, false);
-  bool nospill = false;
-  int tier = pol->place(size, AllocKind::kHeap, &nospill);
-  return alloc_placed(tier, size, align, zero, nospill);
+  Placement pl = decide(*pol, size, AllocKind::kHeap, ra);
+  return alloc_placed(pl.tier, size, align, zero, pl.nospill);
 }
 
 void free_slow(void* p) noexcept {
@@ -252,8 +302,8 @@ size_t usable_size(void* p) noexcept {
   return u != nullptr ? u(p) : 0;
 }
 
-void* realloc_impl(void* p, size_t size) noexcept {
-  if (p == nullptr) return malloc_slow(size, 0, false);
+void* realloc_impl(void* p, size_t size, const void* ra) noexcept {
+  if (p == nullptr) return malloc_slow(size, 0, false, ra);
   if (size == 0) {  // glibc frees and returns NULL
     free_slow(p);
     return nullptr;
@@ -261,14 +311,14 @@ void* realloc_impl(void* p, size_t size) noexcept {
   int tier = heap::tier_of(p);
   if (tier < 0) {
     size_t old = usable_size(p);
-    void* q = malloc_slow(size, 0, false);
+    void* q = malloc_slow(size, 0, false, ra);
     if (q == nullptr) return nullptr;
     std::memcpy(q, p, old < size ? old : size);
     free_slow(p);
     return q;
   }
   heap::ensure_thread();
-  int want = g_heap_rules ? place(size) : 0;
+  int want = g_heap_rules || t_hints.depth != 0 ? place(size, ra) : 0;
   if (want == tier || !heap::tier_enabled(want)) {
     void* q = heap::ralloc(p, tier, size);
     if (q != nullptr) return q;
@@ -281,7 +331,7 @@ void* realloc_impl(void* p, size_t size) noexcept {
   return q;
 }
 
-void* mmap_impl(void* addr, size_t len, int prot, int flags, int fd, long off) {
+void* mmap_impl(void* addr, size_t len, int prot, int flags, int fd, long off, const void* ra) {
   void* p = strata_sys_mmap(addr, len, prot, flags, fd, off);
   if (p == MAP_FAILED || t_state.depth != 0) return p;
   auto start = reinterpret_cast<uintptr_t>(p);
@@ -293,14 +343,19 @@ void* mmap_impl(void* addr, size_t len, int prot, int flags, int fd, long off) {
   }
   heap::ReentrancyGuard g;
   int tier = 0;
+  uint16_t rflags = 0;
   const CompiledPolicy* pol = g_policy.load(std::memory_order_acquire);
-  if (pol != nullptr && pol->mmap_rules) tier = pol->place(len, AllocKind::kMmap);
+  if (pol != nullptr && (pol->mmap_rules || t_hints.depth != 0)) {
+    Placement pl = decide(*pol, len, AllocKind::kMmap, ra);
+    tier = pl.tier;
+    if (pl.pin) rflags |= kRegionPinned;
+  }
   if (!heap::bind_range(tier, p, end - start) && tier != 0) {
     // A file-heap tier cannot back an anonymous mapping; it stays where the kernel puts it.
     if (!heap::tier_enabled(tier) || pol->tiers[tier].kind == TierKind::kPmemFile) tier = 0;
     heap::bind_range(0, p, end - start);
   }
-  region_map().add(start, end, tier, RegionKind::kMmap, 0);
+  region_map().add(start, end, tier, RegionKind::kMmap, 0, rflags);
   return p;
 }
 
@@ -323,14 +378,114 @@ void* mremap_impl(void* old_addr, size_t old_len, size_t new_len, int flags, voi
   if ((flags & kDontUnmap) == 0) region_map().remove(old_start, old_start + old_len);
   auto s = reinterpret_cast<uintptr_t>(p);
   region_map().add(s, s + ((new_len + sys::kPageSize - 1) & ~(sys::kPageSize - 1)), r.tier, r.kind,
-                   r.site);
+                   r.site, r.flags);
   return p;
+}
+
+void* alloc_on_tier(int tier, size_t size, bool zero, bool nospill) noexcept {
+  init();
+  heap::ensure_thread();
+  if (tier < 0 || tier >= heap::ntiers()) tier = 0;
+  return alloc_placed(tier, size, 0, zero, nospill);
+}
+
+int hint_push(const char* name) {
+  init();
+  const CompiledPolicy* pol = g_policy.load(std::memory_order_acquire);
+  if (name == nullptr || name[0] == '\0' || std::strlen(name) >= 32) return -EINVAL;
+  if (t_hints.depth >= kMaxHintDepth) return -EOVERFLOW;
+  int label = pol != nullptr ? pol->label_index(name) : -1;
+  int tier = pol != nullptr ? pol->hint_tier(name) : -1;
+  uint8_t d = t_hints.depth;
+  t_hints.label[d] = static_cast<int8_t>(label + 1);
+  t_hints.tier[d] = static_cast<int8_t>(tier + 1);
+  t_hints.depth = static_cast<uint8_t>(d + 1);
+  // Hinted threads need the policy on every allocation: from now on no
+  // thread takes the malloc fast path (a per-thread check would cost every
+  // program a TLS load per malloc).
+  if (label >= 0 || tier >= 0) heap::set_fast_path_allowed(false);
+  return d + 1;
+}
+
+int hint_pop() {
+  if (t_hints.depth == 0) return -ENOENT;
+  return --t_hints.depth;
+}
+
+int hint_range(void* addr, size_t len, int hint, int tier) {
+  init();
+  heap::ReentrancyGuard g;
+  if (addr == nullptr || len == 0) return -EINVAL;
+  auto lo = reinterpret_cast<uintptr_t>(addr) & ~(sys::kPageSize - 1);
+  uintptr_t hi = 0;
+  if (__builtin_add_overflow(reinterpret_cast<uintptr_t>(addr), len + sys::kPageSize - 1, &hi))
+    return -EINVAL;
+  hi &= ~(sys::kPageSize - 1);
+  const CompiledPolicy* pol = g_policy.load(std::memory_order_acquire);
+  const int nt = pol != nullptr ? pol->ntiers : 1;
+  // 1 hot, 2 cold, 3 pin (to `tier`, or where the pages are when tier < 0), 4 unpin.
+  uint16_t flags = 0;
+  int target = -1;
+  switch (hint) {
+    case 1:
+      flags = kRegionHot;
+      target = 0;
+      break;
+    case 2:
+      flags = kRegionCold;
+      target = nt - 1;
+      break;
+    case 3:
+      if (tier >= nt) return -EINVAL;
+      flags = kRegionPinned;
+      target = tier;
+      break;
+    case 4:
+      hint_map().remove(lo, hi);
+      return 0;
+    default:
+      return -EINVAL;
+  }
+  if (!hint_map().add(lo, hi, target, RegionKind::kHint, 0, flags)) return -ENOMEM;
+  if (target < 0 || pol == nullptr) return 0;
+  const TierDef& t = pol->tiers[target];
+  if (t.kind == TierKind::kPmemFile || t.nodes.empty() || !heap::tier_enabled(target)) return 0;
+  // Move the resident pages now, in batches; pages not touched yet follow
+  // their mapping's policy when first touched.
+  constexpr size_t kBatch = 512;
+  void* pages[kBatch];
+  int nodes[kBatch];
+  int status[kBatch];
+  const int node = t.nodes.first();
+  for (uintptr_t a = lo; a < hi;) {
+    size_t n = 0;
+    for (; n < kBatch && a < hi; ++n, a += sys::kPageSize) {
+      pages[n] = reinterpret_cast<void*>(a);
+      nodes[n] = node;
+    }
+    constexpr int kMpolMfMove = 1 << 1;  // MPOL_MF_MOVE: pages mapped only by this process
+    long r = sys::move_pages(n, pages, nodes, status, kMpolMfMove);
+    if (r < 0 && r != -ENOENT) return static_cast<int>(r);
+  }
+  return 0;
+}
+
+uint16_t hint_flags(const void* addr, int* tier) {
+  Region r{};
+  if (!hint_map().find(reinterpret_cast<uintptr_t>(addr), &r)) return 0;
+  if (tier != nullptr) *tier = r.tier;
+  return r.flags;
+}
+
+const char* pmem_dir() {
+  init();
+  return g_pmem_dir;
 }
 
 void write_stats(int fd) {
   heap::ReentrancyGuard g;
   // The calling thread's cache counts reach the arena statistics on a flush.
-  strata_je_mallctl("thread.tcache.flush", nullptr, nullptr, nullptr, 0);
+  heap::flush_thread_caches();
   const CompiledPolicy* pol = g_policy.load(std::memory_order_acquire);
   char buf[512];
   char exe[128] = "?";

@@ -13,12 +13,14 @@ namespace strata::rt {
 // True once the policy has a rule that can match a heap allocation.
 extern bool g_heap_rules __attribute__((visibility("hidden")));
 
-void* malloc_slow(size_t size, size_t align, bool zero) noexcept;
+// `ra` is the caller's return address (the call site), for site= rules.
+void* malloc_slow(size_t size, size_t align, bool zero, const void* ra = nullptr) noexcept;
 void free_slow(void* p) noexcept;
-void* realloc_impl(void* p, size_t size) noexcept;
+void* realloc_impl(void* p, size_t size, const void* ra = nullptr) noexcept;
 size_t usable_size(void* p) noexcept;
 
-void* mmap_impl(void* addr, size_t len, int prot, int flags, int fd, long off);
+void* mmap_impl(void* addr, size_t len, int prot, int flags, int fd, long off,
+                const void* ra = nullptr);
 int munmap_impl(void* addr, size_t len);
 void* mremap_impl(void* old_addr, size_t old_len, size_t new_len, int flags, void* new_addr);
 
@@ -31,5 +33,20 @@ int tier_of_address(const void* p);
 
 // Writes the per-tier statistics table to fd.
 void write_stats(int fd);
+
+// ---- strata.h support ----
+// Allocates on `tier` (spilling unless nospill); errno ENOMEM on failure.
+void* alloc_on_tier(int tier, size_t size, bool zero, bool nospill) noexcept;
+// Thread hints: a stack per thread, at most kMaxHintDepth deep.
+inline constexpr int kMaxHintDepth = 16;
+int hint_push(const char* name);  // new depth, or -errno
+int hint_pop();                   // new depth, or -errno
+// Range hints (STRATA_HINT_*): moves the pages now where the hint says and
+// records the hint for the migration engine. 0 or -errno.
+int hint_range(void* addr, size_t len, int hint, int tier);
+// Recorded hint flags (kRegion*) of the range holding addr, 0 if none.
+uint16_t hint_flags(const void* addr, int* tier);
+// Named persistent regions go to this directory ("" = none configured).
+const char* pmem_dir();
 
 }  // namespace strata::rt

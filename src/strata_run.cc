@@ -174,6 +174,13 @@ int show(bool tiers, bool explain, bool check) {
       std::printf("  %s\n", rules.substr(start, nl - start).c_str());
       start = nl + 1;
     }
+    std::printf("%s", strata::explain_migrate(cfg.policy.migrate).c_str());
+    for (int i = 0; i < cfg.policy.ntiers && cfg.policy.migrate.enabled; ++i)
+      std::printf("  tier %s: high=%u%%, low=%u%%\n", cfg.policy.tiers[i].name,
+                  cfg.policy.tiers[i].high_pct, cfg.policy.tiers[i].low_pct);
+    std::printf("named persistent regions: %s\n",
+                cfg.pmem_dir.empty() ? "unavailable (no STRATA_PMEM_DIR, no PMEM file-heap tier)"
+                                     : cfg.pmem_dir.c_str());
     size_t count = 0;
     const strata::OptionDef* opts = strata::options_table(&count);
     std::printf("variables:\n");

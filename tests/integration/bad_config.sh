@@ -80,6 +80,14 @@ cases)
 	check STRATA_POLICY 'size<0 -> dram' 1
 	check STRATA_POLICY '@/nonexistent/strata.policy' 1
 	check STRATA_POLICY 'size>=4K -> fast' 1 'STRATA_TIERS=dram:nodes=0;slow:nodes=0'
+	check STRATA_POLICY 'site=, lib=a b -> dram' 2
+	check STRATA_POLICY 'site=0xZZ -> dram; hint=a/b -> dram' 2
+	check STRATA_POLICY 'size>=4K -> dram:0,slow:1' 1 'STRATA_TIERS=dram:nodes=0;slow:nodes=0'
+	check STRATA_POLICY '* -> dram:1,slow; * -> dram, pinned' 2 'STRATA_TIERS=dram:nodes=0;slow:nodes=0'
+	check STRATA_MIGRATE 'model=mru,rate=1' 2
+	check STRATA_MIGRATE 'promote=0.1,demote=0.2' 1
+	check STRATA_PMEM_DIR 'relative' 1
+	check STRATA_TIERS 'dram:nodes=0,high=200%' 1
 	check STRATA_TIERS 'dram:nodes=7' 1
 	check STRATA_TIERS 'dram:nodes=0;slow:nodes=0,cap=0' 1
 	check STRATA_TIERS 'dram:nodes=0;slow:frob=1' 1

@@ -5,6 +5,7 @@
 #   none     no preload at all (control runs; run.sh only)
 #   default  LD_PRELOAD only: discovered tiers, default policy
 #   twotier  two heaps on node 0; blocks >= 4 KiB on the second tier ('slow')
+#   twoheaps two heaps on node 0 ('dram', 'slow'), no policy
 #   capdram  two heaps, the first capped at 64 MiB: default policy spills to 'slow'
 #   capslow  like twotier, 'slow' capped at 64 MiB: spills back to 'dram'
 #   mmap     two heaps; anonymous private mmaps >= 1 MiB on 'slow'
@@ -15,6 +16,7 @@ mode_env() {
 	case $1 in
 	none | default) ;;
 	twotier) MODE_ENV=("STRATA_TIERS=dram:nodes=0;slow:nodes=0" "STRATA_POLICY=size>=4K -> slow") ;;
+	twoheaps) MODE_ENV=("STRATA_TIERS=dram:nodes=0;slow:nodes=0") ;;
 	capdram) MODE_ENV=("STRATA_TIERS=dram:nodes=0,cap=64M;slow:nodes=0") ;;
 	capslow) MODE_ENV=("STRATA_TIERS=dram:nodes=0;slow:nodes=0,cap=64M" "STRATA_POLICY=size>=4K -> slow") ;;
 	mmap) MODE_ENV=("STRATA_TIERS=dram:nodes=0;slow:nodes=0" "STRATA_POLICY=kind=mmap,size>=1M -> slow") ;;

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs one test program under a strata configuration (see modes.sh).
 #
-#   run.sh --lib LIBSTRATA --mode MODE [--env VAR=VALUE]... [--timeout SEC] -- PROGRAM [ARGS...]
+#   run.sh --lib LIBSTRATA --mode MODE [--linked] [--env VAR=VALUE]... [--timeout SEC] -- PROGRAM [ARGS...]
 #
+# --linked: the program is linked against libstrata; the mode's variables are
+# set but nothing is preloaded.
 # Inherited LD_PRELOAD and STRATA_* variables are removed first. Mode "none"
 # runs without the preload (control). The program's exit status is passed
 # through; a timeout is reported and fails (exit 1).
@@ -13,11 +15,13 @@ lib=
 mode=default
 timeout_s=120
 extra=()
+linked=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--lib) lib=${2:?}; shift 2 ;;
 	--mode) mode=${2:?}; shift 2 ;;
 	--env) extra+=("${2:?}"); shift 2 ;;
+	--linked) linked=1; shift ;;
 	--timeout) timeout_s=${2:?}; shift 2 ;;
 	--) shift; break ;;
 	*) echo "run.sh: unknown option '$1'" >&2; exit 1 ;;
@@ -30,7 +34,7 @@ while IFS='=' read -r var _; do
 	case $var in STRATA_*) clean_env+=(-u "$var") ;; esac
 done < <(env)
 preload=()
-if [ "$mode" != none ]; then
+if [ "$mode" != none ] && [ $linked = 0 ]; then
 	[ -f "$lib" ] || { echo "run.sh: libstrata not found at '$lib'" >&2; exit 1; }
 	case $lib in /*) ;; *) lib=$PWD/$lib ;; esac
 	# The loader only warns when a preload fails: make sure strata really loads.

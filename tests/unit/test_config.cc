@@ -107,10 +107,9 @@ TEST_CASE("STRATA_TIERS: every error is reported with column and expectation", "
   CHECK_FALSE(parse_tiers(v, discovered3(), &out, &diag));
   std::string pre = std::string("STRATA_TIERS=\"") + v + "\": ";
   REQUIRE(diag.errors.size() == 6);
-  CHECK(
-      diag.errors[0] ==
-      pre +
-          "column 14: unknown key 'cpa' in tier 'fast' (expected nodes, cap, path, size or kind)");
+  CHECK(diag.errors[0] == pre +
+                              "column 14: unknown key 'cpa' in tier 'fast' (expected nodes, cap, "
+                              "path, size, kind, high or low)");
   CHECK(diag.errors[1] ==
         pre + "column 21: bad tier name 'x y' (expected 1-31 letters, digits, '_' or '-')");
   CHECK(diag.errors[2] ==
@@ -146,7 +145,7 @@ TEST_CASE("STRATA_TIERS: structural errors", "[config]") {
             .find("9 tiers declared (expected at most 8)") != std::string::npos);
   CHECK(first_error("a:nodes") ==
         "STRATA_TIERS=\"a:nodes\": column 3: expected key=value in tier 'a', got 'nodes' (keys: "
-        "nodes, cap, path, size, kind)");
+        "nodes, cap, path, size, kind, high, low)");
   CHECK(first_error("a:nodes=0,size=4G") ==
         "STRATA_TIERS=\"a:nodes=0,size=4G\": column 1: tier 'a' has size= without path= (size is "
         "the PMEM file size)");
@@ -215,7 +214,8 @@ TEST_CASE("STRATA_POLICY: errors name column, text and expectation", "[config]")
   CHECK(diag.errors[5] == pre + "column 83: rule '-> dram' has no condition (use * for all)");
   CHECK(diag.errors[6] ==
         pre + "column 91: bad priority 'prio=x' (expected prio=N with N from -999999 to 999999)");
-  CHECK(diag.errors[7] == pre + "column 117: rule names two tiers (expected one)");
+  CHECK(diag.errors[7] ==
+        pre + "column 117: rule names two tiers (expected one, or weights such as dram:1,cxl:3)");
   CHECK(p.nrules == 0);  // nothing half-applied
 }
 

@@ -58,6 +58,32 @@ expect "file heap is real DAX (libpmem2 byte granularity)" "$out" "byte-addressa
 out=$("$run" -- "$place" blocks 4M 4)
 expect "default placement: node 0" "$out" 'block-nodes: 0:4 pages: 0:[0-9]+ tiers: 0:4$'
 
+# 7. STRATA_POLICY rules and the strata.h API (tests/integration/policy_api.cc,
+#    preloaded): every block's pages must be on its tier's node ('slow' = node 1).
+pa="$build/tests/integration/policy_api"
+declare -A pa_policy=(
+  [size]='size>=64K -> slow'
+  [site]='site=make_cold_* -> slow'
+  [ratio]='size=4000 -> dram:1,slow:3'
+  [hint]='hint=scratch -> slow'
+  [api]=''
+)
+for c in size site ratio hint api; do
+  args=(--tiers 'dram;slow:nodes=1')
+  [ -n "${pa_policy[$c]}" ] && args+=(--policy "${pa_policy[$c]}")
+  if out=$("$run" "${args[@]}" -- "$pa" --case "$c" --nodes 2>&1); then
+    ok "policy case $c: placement and pages on the rule's node"
+  else
+    fail "policy case $c: $out"
+  fi
+done
+if out=$("$run" --tiers "dram;slow:nodes=1;pm:path=$pmem,size=64M" -- \
+  "$build/tests/integration/pmem_region" --parent "$pmem" 2>&1); then
+  ok "named persistent regions on the fs-dax mount"
+else
+  fail "named persistent regions: $(echo "$out" | tail -n 5)"
+fi
+
 if [ "$failures" -ne 0 ]; then
   echo "tiers: $failures check(s) failed"
   exit 1

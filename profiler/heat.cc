@@ -1,0 +1,132 @@
+#include "profiler/heat.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+
+namespace strata {
+
+namespace {
+
+// Chunk ids are often consecutive (address >> 21): mix them so that linear
+// probing does not see long runs (splitmix64's finaliser).
+uint64_t mix(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+double clamp01(double v) {
+  return v > 0 ? (v < 1 ? v : 1) : 0;  // NaN -> 0
+}
+
+}  // namespace
+
+HeatTable::HeatTable(const MigrateConfig& cfg, size_t max_chunks) : cfg_(cfg) {
+  cfg_.alpha = clamp01(cfg_.alpha);
+  cfg_.window = std::clamp<uint32_t>(cfg_.window, 1, kMaxWindow);
+  max_chunks_ = std::max<size_t>(max_chunks, 1);
+  // Load factor at most 1/2 keeps probe sequences short.
+  slots_.resize(std::bit_ceil(max_chunks_ * 2));
+  mask_ = slots_.size() - 1;
+}
+
+size_t HeatTable::home(uint64_t chunk) const {
+  return static_cast<size_t>(mix(chunk)) & mask_;
+}
+
+size_t HeatTable::find(uint64_t chunk) const {
+  if (chunk == kEmpty) return SIZE_MAX;
+  for (size_t i = home(chunk);; i = (i + 1) & mask_) {
+    if (slots_[i].chunk == chunk) return i;
+    if (slots_[i].chunk == kEmpty) return SIZE_MAX;
+  }
+}
+
+bool HeatTable::observe(uint64_t interval, uint64_t chunk, double referenced_fraction) {
+  if (!started_) {
+    started_ = true;
+    open_ = interval;
+  }
+  if (interval < open_ || chunk == kEmpty) return false;
+  if (interval > open_) end_interval(interval - 1);
+  const float f = static_cast<float>(clamp01(referenced_fraction));
+  size_t i = home(chunk);
+  while (slots_[i].chunk != kEmpty && slots_[i].chunk != chunk) i = (i + 1) & mask_;
+  if (slots_[i].chunk == kEmpty) {
+    if (size_ >= max_chunks_) {
+      ++dropped_;
+      return false;
+    }
+    slots_[i] = Slot{};
+    slots_[i].chunk = chunk;
+    ++size_;
+  }
+  slots_[i].pending = std::max(slots_[i].pending, f);
+  return true;
+}
+
+void HeatTable::end_interval(uint64_t interval) {
+  if (!started_) {
+    started_ = true;
+    open_ = interval;
+  }
+  if (interval < open_) return;
+  // The open interval carries the observations; the other `empty` ones are
+  // applied in closed form, so a gap costs one pass, not one per interval.
+  const uint64_t empty = interval - open_;
+  const double alpha = cfg_.alpha;
+  const double decay = std::pow(1 - alpha, static_cast<double>(empty));
+  const uint64_t wmask = cfg_.window == 64 ? ~0ULL : (1ULL << cfg_.window) - 1;
+  for (Slot& s : slots_) {
+    if (s.chunk == kEmpty) continue;
+    const bool referenced = s.pending > 0;
+    switch (cfg_.model) {
+      case HeatModel::kEwma:
+        s.heat = (alpha * s.pending + (1 - alpha) * s.heat) * decay;
+        break;
+      case HeatModel::kLru:
+        if (referenced) s.last = open_;
+        s.heat = s.last == kNever ? 0 : 1.0 / (1.0 + static_cast<double>(interval - s.last));
+        break;
+      case HeatModel::kLfu:
+        s.hist = (s.hist << 1) | (referenced ? 1 : 0);
+        s.hist = empty >= 64 ? 0 : s.hist << empty;
+        s.heat = static_cast<double>(std::popcount(s.hist & wmask)) / cfg_.window;
+        break;
+    }
+    s.heat = clamp01(s.heat);
+    s.pending = 0;
+  }
+  open_ = interval + 1;
+}
+
+double HeatTable::heat(uint64_t chunk) const {
+  const size_t i = find(chunk);
+  return i == SIZE_MAX ? 0 : slots_[i].heat;
+}
+
+bool HeatTable::contains(uint64_t chunk) const {
+  return find(chunk) != SIZE_MAX;
+}
+
+void HeatTable::forget(uint64_t chunk) {
+  size_t i = find(chunk);
+  if (i == SIZE_MAX) return;
+  // Backward-shift deletion: pull later members of the probe run into the hole
+  // so lookups never need tombstones.
+  for (size_t j = (i + 1) & mask_; slots_[j].chunk != kEmpty; j = (j + 1) & mask_) {
+    const size_t h = home(slots_[j].chunk);
+    // slots_[j] may move to i only if its home is not cyclically in (i, j].
+    const bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
+    if (stays) continue;
+    slots_[i] = slots_[j];
+    i = j;
+  }
+  slots_[i] = Slot{};
+  --size_;
+}
+
+}  // namespace strata
