@@ -88,6 +88,20 @@ class Planner {
     }
   }
 
+  // Pinned and held chunks never move (counted as skipped).
+  bool unmovable(uint32_t i) {
+    const PlanChunk& c = chunks_[i];
+    if (c.pinned) {
+      count(i, &PlanStats::skipped_pinned);
+      return true;
+    }
+    if (held(c)) {
+      count(i, &PlanStats::skipped_held);
+      return true;
+    }
+    return false;
+  }
+
   void count(uint32_t i, uint32_t PlanStats::*counter) {
     uint8_t& st = plan_->scratch.state[i];
     if (st != 0) return;
@@ -122,14 +136,7 @@ class Planner {
     for (; k < end_[t] && res_[t] > low_[t] + deferred; ++k) {
       const uint32_t i = order[k];
       const PlanChunk& c = chunks_[i];
-      if (c.pinned) {
-        count(i, &PlanStats::skipped_pinned);
-        continue;
-      }
-      if (held(c)) {
-        count(i, &PlanStats::skipped_held);
-        continue;
-      }
+      if (unmovable(i)) continue;
       const int to = slower_with_room(t, c.bytes);
       if (to < 0 || c.bytes > budget_) {
         count(i, to < 0 ? &PlanStats::skipped_no_room : &PlanStats::skipped_budget);
@@ -171,14 +178,7 @@ class Planner {
     for (uint32_t i : s.cand) {
       const PlanChunk& c = chunks_[i];
       if (s.state[i] == kMoved) continue;  // already shed by rule 1
-      if (c.pinned) {
-        count(i, &PlanStats::skipped_pinned);
-        continue;
-      }
-      if (held(c)) {
-        count(i, &PlanStats::skipped_held);
-        continue;
-      }
+      if (unmovable(i)) continue;
       const double h = heat_of(c);
       bool over_budget = false;
       bool moved = false;

@@ -8,7 +8,6 @@
 
 #include "allocator/heap.h"
 #include "allocator/log.h"
-#include "allocator/region_map.h"
 #include "allocator/sys.h"
 #include "src/pmem_region.h"
 #include "src/runtime.h"
@@ -156,18 +155,6 @@ int api_node_of(const void* addr) {
   return sys::node_of_address(const_cast<void*>(addr));
 }
 
-struct MmapSums {
-  uint64_t bytes[kMaxTiers];
-  uint64_t count[kMaxTiers];
-};
-
-void sum_mmaps(const Region& r, void* ctx) {
-  auto* s = static_cast<MmapSums*>(ctx);
-  if (r.kind != RegionKind::kMmap || r.tier < 0 || r.tier >= kMaxTiers) return;
-  s->bytes[r.tier] += r.end - r.start;
-  s->count[r.tier] += 1;
-}
-
 int api_get_stats(strata_stats* out) {
   if (out == nullptr || out->version < 1 || out->size < sizeof(strata_stats)) {
     errno = EINVAL;
@@ -181,8 +168,7 @@ int api_get_stats(strata_stats* out) {
   s.version = STRATA_STATS_VERSION;
   s.size = sizeof s;
   s.tier_count = pol != nullptr ? pol->ntiers : 1;
-  MmapSums sums{};
-  region_map().for_each(sum_mmaps, &sums);
+  const rt::MmapSums sums = rt::mmap_sums();
   for (int t = 0; t < s.tier_count && t < STRATA_STATS_MAX_TIERS; ++t) {
     heap::TierStats ts{};
     heap::tier_stats(t, &ts);

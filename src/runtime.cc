@@ -89,6 +89,17 @@ void* spill(int from, size_t size, size_t align, bool zero) {
   return nullptr;
 }
 
+// A heap block placed by a pin rule: its pages are recorded as pinned (the
+// migration engine skips them). Page-granular, and kept after the block is
+// freed: pin rules are meant for a few long-lived sites.
+void record_pin(void* p, size_t len) {
+  heap::ReentrancyGuard g;
+  auto lo = reinterpret_cast<uintptr_t>(p) & ~(sys::kPageSize - 1);
+  uintptr_t hi =
+      (reinterpret_cast<uintptr_t>(p) + len + sys::kPageSize - 1) & ~(sys::kPageSize - 1);
+  hint_map().add(lo, hi, heap::tier_of(p), RegionKind::kHint, 0, kRegionPinned);
+}
+
 struct SiteCtx {
   const CompiledPolicy* pol;
   const void* ra;
@@ -154,11 +165,6 @@ void format_bytes(char* buf, size_t cap, uint64_t b) {
   else
     std::snprintf(buf, cap, "%.1fG", static_cast<double>(b) / 1073741824.0);
 }
-
-struct MmapSums {
-  uint64_t bytes[kMaxTiers];
-  uint64_t count[kMaxTiers];
-};
 
 void sum_mmaps(const Region& r, void* ctx) {
   auto* s = static_cast<MmapSums*>(ctx);
@@ -277,7 +283,9 @@ void* malloc_slow(size_t size, size_t align, bool zero, const void* ra) noexcept
   if (pol == nullptr || t_state.depth != 0 || (!g_heap_rules && t_hints.depth == 0))
     return alloc_placed(0, size, align, zero, false);
   Placement pl = decide(*pol, size, AllocKind::kHeap, ra);
-  return alloc_placed(pl.tier, size, align, zero, pl.nospill);
+  void* p = alloc_placed(pl.tier, size, align, zero, pl.nospill);
+  if (pl.pin && p != nullptr) record_pin(p, heap::usable_size(p));
+  return p;
 }
 
 void free_slow(void* p) noexcept {
@@ -482,6 +490,12 @@ const char* pmem_dir() {
   return g_pmem_dir;
 }
 
+MmapSums mmap_sums() {
+  MmapSums sums{};
+  region_map().for_each(sum_mmaps, &sums);
+  return sums;
+}
+
 void write_stats(int fd) {
   heap::ReentrancyGuard g;
   // The calling thread's cache counts reach the arena statistics on a flush.
@@ -499,8 +513,7 @@ void write_stats(int fd) {
                       "tier", "nodes", "cap", "live", "allocs", "mapped", "spill-in", "spill-out",
                       "mmaps", "mmap-size");
   sys::write_all(fd, buf, static_cast<size_t>(len));
-  MmapSums sums{};
-  region_map().for_each(sum_mmaps, &sums);
+  const MmapSums sums = mmap_sums();
   int nt = pol != nullptr ? pol->ntiers : 1;
   for (int t = 0; t < nt; ++t) {
     heap::TierStats s{};

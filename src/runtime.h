@@ -34,6 +34,13 @@ int tier_of_address(const void* p);
 // Writes the per-tier statistics table to fd.
 void write_stats(int fd);
 
+// The program's tracked anonymous mmaps per tier: bytes and count.
+struct MmapSums {
+  uint64_t bytes[kMaxTiers];
+  uint64_t count[kMaxTiers];
+};
+MmapSums mmap_sums();
+
 // ---- strata.h support ----
 // Allocates on `tier` (spilling unless nospill); errno ENOMEM on failure.
 void* alloc_on_tier(int tier, size_t size, bool zero, bool nospill) noexcept;
