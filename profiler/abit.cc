@@ -1,0 +1,119 @@
+#include "profiler/abit.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace strata::abit {
+namespace {
+
+bool hex(const char*& p, const char* end, uintptr_t* out) {
+  uintptr_t v = 0;
+  const char* s = p;
+  for (; p < end; ++p) {
+    char c = *p;
+    int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+    if (d < 0) break;
+    v = (v << 4) | static_cast<uintptr_t>(d);
+  }
+  *out = v;
+  return p > s;
+}
+
+// "Referenced:      1024 kB" -> bytes; false if the line is another field.
+bool field_kb(const char* line, const char* end, const char* name, uint64_t* out) {
+  size_t n = std::strlen(name);
+  if (static_cast<size_t>(end - line) < n || std::memcmp(line, name, n) != 0) return false;
+  const char* p = line + n;
+  while (p < end && *p == ' ') ++p;
+  uint64_t v = 0;
+  for (; p < end && *p >= '0' && *p <= '9'; ++p) v = v * 10 + static_cast<uint64_t>(*p - '0');
+  *out = v * 1024;
+  return true;
+}
+
+}  // namespace
+
+int clear() {
+  int fd = ::open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  ssize_t n = ::write(fd, "1", 1);
+  int err = n == 1 ? 0 : -errno;
+  ::close(fd);
+  return err;
+}
+
+int scan(uintptr_t lo, uintptr_t hi, void (*fn)(const Vma& v, void* ctx), void* ctx, char* buf,
+         size_t cap) {
+  if (cap < 4096) return -EINVAL;
+  int fd = ::open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  Vma cur{};
+  bool in_range = false;
+  size_t have = 0;
+  int err = 0;
+  for (;;) {
+    ssize_t n = ::read(fd, buf + have, cap - have);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      err = -errno;
+      break;
+    }
+    have += static_cast<size_t>(n);
+    const char* p = buf;
+    const char* end = buf + have;
+    // Whole lines only; a partial last line waits for the next read.
+    for (;;) {
+      const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
+      if (nl == nullptr) break;
+      uintptr_t a = 0;
+      uintptr_t b = 0;
+      const char* q = p;
+      if (hex(q, nl, &a) && q < nl && *q == '-' && hex(++q, nl, &b) && q < nl && *q == ' ') {
+        if (in_range) fn(cur, ctx);
+        cur = Vma{a, b, 0, 0, 0};
+        in_range = b > lo && (hi == 0 || a < hi);
+      } else if (in_range) {
+        uint64_t v = 0;
+        if (field_kb(p, nl, "Rss:", &v))
+          cur.rss_bytes = v;
+        else if (field_kb(p, nl, "Referenced:", &v))
+          cur.referenced = v;
+        else if (field_kb(p, nl, "AnonHugePages:", &v))
+          cur.anon_huge = v;
+      }
+      p = nl + 1;
+    }
+    size_t rest = static_cast<size_t>(end - p);
+    if (rest == cap) {  // a line longer than the buffer: skip it
+      rest = 0;
+    }
+    std::memmove(buf, p, rest);
+    have = rest;
+    if (n == 0) break;
+  }
+  if (in_range && err == 0) fn(cur, ctx);
+  ::close(fd);
+  return err;
+}
+
+bool available(char* why, size_t cap) {
+  int e = clear();
+  if (e != 0) {
+    std::snprintf(why, cap, "/proc/self/clear_refs not writable: %s", std::strerror(-e));
+    return false;
+  }
+  int fd = ::open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    std::snprintf(why, cap, "/proc/self/smaps not readable: %s", std::strerror(errno));
+    return false;
+  }
+  ::close(fd);
+  std::snprintf(why, cap, "clear_refs + smaps Referenced per VMA");
+  return true;
+}
+
+}  // namespace strata::abit

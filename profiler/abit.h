@@ -1,0 +1,35 @@
+// The `abit` sampler's two system interfaces: clear the accessed bits of the
+// process (/proc/self/clear_refs, value 1) and read back, per VMA, how much
+// was referenced since (/proc/self/smaps "Referenced:"). Unprivileged, no
+// PMU, no signals. Granularity is the VMA: heaps must be built from chunks
+// that do not merge (see ARCHITECTURE.md). Allocation-free: the caller
+// provides the read buffer, so it can run on the sampler thread of a malloc
+// interposer.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace strata::abit {
+
+struct Vma {
+  uintptr_t start;
+  uintptr_t end;        // exclusive
+  uint64_t rss_bytes;   // resident
+  uint64_t referenced;  // bytes referenced since the last clear
+  uint64_t anon_huge;   // bytes in transparent huge pages
+};
+
+// Clears the accessed bits of all the process's pages. 0 or -errno.
+int clear();
+
+// Calls fn for each VMA overlapping [lo, hi) (hi 0 = no upper bound), in
+// address order. `buf` is scratch space (at least 4 KiB; 64 KiB reads fewer
+// times). 0 or -errno.
+int scan(uintptr_t lo, uintptr_t hi, void (*fn)(const Vma& v, void* ctx), void* ctx, char* buf,
+         size_t cap);
+
+// Whether both interfaces work here; false with a one-line reason otherwise.
+bool available(char* why, size_t cap);
+
+}  // namespace strata::abit

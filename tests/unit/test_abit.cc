@@ -1,0 +1,83 @@
+// The abit sampler's interfaces on this machine: per-chunk Referenced counts
+// are exact when chunks are separate VMAs (alternating MPOL_LOCAL keeps
+// neighbouring chunks from merging without changing where pages go).
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstring>
+#include <vector>
+
+#include "profiler/abit.h"
+
+namespace {
+struct Seen {
+  uintptr_t base;
+  size_t chunk;
+  std::vector<uint64_t> referenced;
+  std::vector<uint64_t> rss;
+};
+void collect(const strata::abit::Vma& v, void* ctx) {
+  auto* s = static_cast<Seen*>(ctx);
+  for (uintptr_t a = v.start; a < v.end; a += s->chunk) {
+    size_t i = (a - s->base) / s->chunk;
+    if (a < s->base || i >= s->referenced.size()) continue;
+    // One chunk per VMA: the VMA's counts are the chunk's.
+    s->referenced[i] += v.referenced;
+    s->rss[i] += v.rss_bytes;
+  }
+}
+}  // namespace
+
+TEST_CASE("abit: referenced bytes per chunk VMA are exact", "[abit]") {
+  char why[160];
+  if (!strata::abit::available(why, sizeof why)) {
+    WARN("abit unavailable here, test not run: " << why);
+    return;
+  }
+  constexpr size_t kChunk = 2 << 20;
+  constexpr int kN = 8;
+  auto* p = static_cast<char*>(
+      mmap(nullptr, kChunk * kN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  REQUIRE(p != MAP_FAILED);
+  // No THP here: each chunk's pages are counted one by one.
+  madvise(p, kChunk * kN, MADV_NOHUGEPAGE);
+  constexpr int kMpolLocal = 4;
+  for (int i = 1; i < kN; i += 2)
+    REQUIRE(syscall(SYS_mbind, p + i * kChunk, kChunk, kMpolLocal, nullptr, 0, 0) == 0);
+  std::memset(p, 1, kChunk * kN);
+  REQUIRE(strata::abit::clear() == 0);
+  // Touch half of chunks 0, 3, 6 and a quarter of chunk 7 (reads count too).
+  for (int i : {0, 3, 6}) std::memset(p + i * kChunk, 2, kChunk / 2);
+  unsigned sum = 0;
+  for (size_t off = 0; off < kChunk / 4; off += 4096)
+    sum += static_cast<unsigned char>(*static_cast<volatile char*>(p + 7 * kChunk + off));
+  CHECK(sum == 128);  // the reads happened (all bytes are 1)
+  static char buf[65536];
+  Seen seen{reinterpret_cast<uintptr_t>(p), kChunk, std::vector<uint64_t>(kN),
+            std::vector<uint64_t>(kN)};
+  auto lo = reinterpret_cast<uintptr_t>(p);
+  REQUIRE(strata::abit::scan(lo, lo + kChunk * kN, collect, &seen, buf, sizeof buf) == 0);
+  for (int i = 0; i < kN; ++i) {
+    INFO("chunk " << i);
+    CHECK(seen.rss[i] == kChunk);
+    uint64_t touched = (i == 0 || i == 3 || i == 6) ? kChunk / 2 : (i == 7 ? kChunk / 4 : 0);
+    if (touched == 0) {
+      CHECK(seen.referenced[i] == 0);  // never a false positive
+    } else {
+      // Measured on these machines (4 KiB pages, a KVM guest): 70-100% of the
+      // touched pages show as referenced; accessed bits set through stale TLB
+      // entries are lost. Never more than was touched.
+      CHECK(seen.referenced[i] <= touched);
+      CHECK(seen.referenced[i] >= touched / 2);
+    }
+  }
+  munmap(p, kChunk * kN);
+}
+
+TEST_CASE("abit: scan rejects a tiny buffer", "[abit]") {
+  char buf[16];
+  CHECK(strata::abit::scan(
+            0, 0, [](const strata::abit::Vma&, void*) {}, nullptr, buf, sizeof buf) == -EINVAL);
+}
