@@ -33,17 +33,6 @@ void* memalign_impl(size_t align, size_t size, const void* ra) {
   return alloc_aligned(round_pow2(align), size, ra);
 }
 
-void* calloc_impl(size_t n, size_t size, const void* ra) {
-  // jemalloc's calloc checks n * size for overflow itself.
-  if (strata::interpose::fast_path_ok()) return strata_je_calloc(n, size);
-  size_t total = 0;
-  if (__builtin_mul_overflow(n, size, &total)) {
-    errno = ENOMEM;
-    return nullptr;
-  }
-  return strata::rt::malloc_slow(total, 0, true, ra);
-}
-
 void* realloc_ra(void* p, size_t size, const void* ra) {
   // glibc semantics (realloc(p, 0) frees) are the runtime's; the fast path
   // only resizes tier-0 blocks.
@@ -55,28 +44,6 @@ void* realloc_ra(void* p, size_t size, const void* ra) {
   return strata::rt::realloc_impl(p, size, ra);
 }
 
-int posix_memalign_impl(void** out, size_t align, size_t size, const void* ra) {
-  if (!is_pow2(align) || align % sizeof(void*) != 0) return EINVAL;
-  void* p = alloc_aligned(align, size, ra);
-  if (p == nullptr) return ENOMEM;
-  *out = p;
-  return 0;
-}
-
-void* valloc_impl(size_t size, const void* ra) {
-  return alloc_aligned(page_size(), size, ra);
-}
-
-void* pvalloc_impl(size_t size, const void* ra) {
-  size_t ps = page_size();
-  size_t rounded = 0;
-  if (__builtin_add_overflow(size, ps - 1, &rounded)) {
-    errno = ENOMEM;
-    return nullptr;
-  }
-  rounded &= ~(ps - 1);
-  return alloc_aligned(ps, rounded == 0 ? ps : rounded, ra);
-}
 }  // namespace
 
 STRATA_EXPORT void* malloc(size_t size) noexcept {
@@ -88,7 +55,14 @@ STRATA_EXPORT void free(void* p) noexcept {
 }
 
 STRATA_EXPORT void* calloc(size_t n, size_t size) noexcept {
-  return calloc_impl(n, size, STRATA_RA);
+  // jemalloc's calloc checks n * size for overflow itself.
+  if (strata::interpose::fast_path_ok()) return strata_je_calloc(n, size);
+  size_t total = 0;
+  if (__builtin_mul_overflow(n, size, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return strata::rt::malloc_slow(total, 0, true, STRATA_RA);
 }
 
 STRATA_EXPORT void* realloc(void* p, size_t size) noexcept {
@@ -105,7 +79,11 @@ STRATA_EXPORT void* reallocarray(void* p, size_t n, size_t size) noexcept {
 }
 
 STRATA_EXPORT int posix_memalign(void** out, size_t align, size_t size) noexcept {
-  return posix_memalign_impl(out, align, size, STRATA_RA);
+  if (!is_pow2(align) || align % sizeof(void*) != 0) return EINVAL;
+  void* p = alloc_aligned(align, size, STRATA_RA);
+  if (p == nullptr) return ENOMEM;
+  *out = p;
+  return 0;
 }
 
 STRATA_EXPORT void* aligned_alloc(size_t align, size_t size) noexcept {
@@ -117,11 +95,18 @@ STRATA_EXPORT void* memalign(size_t align, size_t size) noexcept {
 }
 
 STRATA_EXPORT void* valloc(size_t size) noexcept {
-  return valloc_impl(size, STRATA_RA);
+  return alloc_aligned(page_size(), size, STRATA_RA);
 }
 
 STRATA_EXPORT void* pvalloc(size_t size) noexcept {
-  return pvalloc_impl(size, STRATA_RA);
+  size_t ps = page_size();
+  size_t rounded = 0;
+  if (__builtin_add_overflow(size, ps - 1, &rounded)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  rounded &= ~(ps - 1);
+  return alloc_aligned(ps, rounded == 0 ? ps : rounded, STRATA_RA);
 }
 
 STRATA_EXPORT size_t malloc_usable_size(void* p) noexcept {
@@ -129,28 +114,15 @@ STRATA_EXPORT size_t malloc_usable_size(void* p) noexcept {
   return strata::rt::usable_size(p);
 }
 
-// glibc's internal names, used by some programs and libraries directly.
-STRATA_EXPORT void* __libc_malloc(size_t size) noexcept {
-  return alloc(size, STRATA_RA);
-}
-STRATA_EXPORT void __libc_free(void* p) noexcept {
-  dealloc(p);
-}
-STRATA_EXPORT void* __libc_calloc(size_t n, size_t size) noexcept {
-  return calloc_impl(n, size, STRATA_RA);
-}
-STRATA_EXPORT void* __libc_realloc(void* p, size_t size) noexcept {
-  return realloc_ra(p, size, STRATA_RA);
-}
-STRATA_EXPORT void* __libc_memalign(size_t align, size_t size) noexcept {
-  return memalign_impl(align, size, STRATA_RA);
-}
-STRATA_EXPORT void* __libc_valloc(size_t size) noexcept {
-  return valloc_impl(size, STRATA_RA);
-}
-STRATA_EXPORT void* __libc_pvalloc(size_t size) noexcept {
-  return pvalloc_impl(size, STRATA_RA);
-}
-STRATA_EXPORT int __posix_memalign(void** out, size_t align, size_t size) noexcept {
-  return posix_memalign_impl(out, align, size, STRATA_RA);
-}
+// glibc's internal names, used by some programs and libraries directly:
+// aliases of the public functions (copy() takes over their declared
+// attributes), so each sees its own caller's return address.
+#define STRATA_ALIAS(target) __attribute__((alias(#target), copy(target)))
+STRATA_EXPORT void* __libc_malloc(size_t) noexcept STRATA_ALIAS(malloc);
+STRATA_EXPORT void __libc_free(void*) noexcept STRATA_ALIAS(free);
+STRATA_EXPORT void* __libc_calloc(size_t, size_t) noexcept STRATA_ALIAS(calloc);
+STRATA_EXPORT void* __libc_realloc(void*, size_t) noexcept STRATA_ALIAS(realloc);
+STRATA_EXPORT void* __libc_memalign(size_t, size_t) noexcept STRATA_ALIAS(memalign);
+STRATA_EXPORT void* __libc_valloc(size_t) noexcept STRATA_ALIAS(valloc);
+STRATA_EXPORT void* __libc_pvalloc(size_t) noexcept STRATA_ALIAS(pvalloc);
+STRATA_EXPORT int __posix_memalign(void**, size_t, size_t) noexcept STRATA_ALIAS(posix_memalign);

@@ -122,11 +122,11 @@ Placement CompiledPolicy::decide(const PlaceQuery& q, InterleaveState* il) const
   const auto kind = static_cast<uint8_t>(q.kind);
   bool have_site = false;
   uint64_t site = 0;
-  bool hint_done = q.hint_tier < 0;
+  const bool hinted = q.hint_tier >= 0;
   for (int i = 0; i < nrules; ++i) {
     const Rule& r = rules[i];
     // A thread hint naming a tier acts as a rule of priority kHintPrio.
-    if (!hint_done && r.prio < kHintPrio) {
+    if (hinted && r.prio < kHintPrio) {
       out.tier = q.hint_tier;
       out.rule = -2;
       return out;
@@ -161,7 +161,7 @@ Placement CompiledPolicy::decide(const PlaceQuery& q, InterleaveState* il) const
     out.tier = r.wtier[best];
     return out;
   }
-  if (!hint_done) {
+  if (hinted) {
     out.tier = q.hint_tier;
     out.rule = -2;
   }
@@ -327,6 +327,19 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
 
 std::string quote(std::string_view s) {
   return "'" + std::string(s) + "'";
+}
+
+// Decimal digits only (no sign, at most 10), value at most `max`.
+bool parse_uint(std::string_view s, uint64_t max, uint64_t* out) {
+  if (s.empty() || s.size() > 10) return false;
+  uint64_t v = 0;
+  for (char c : s) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (v > max) return false;
+  *out = v;
+  return true;
 }
 
 }  // namespace
@@ -504,14 +517,8 @@ bool parse_tiers(std::string_view value, const std::vector<TierDef>& discovered,
       } else if (key == "high" || key == "low") {
         std::string_view num = val;
         if (!num.empty() && num.back() == '%') num.remove_suffix(1);
-        int v = -1;
-        if (!num.empty() && num.size() <= 3 && std::all_of(num.begin(), num.end(), [](char ch) {
-              return std::isdigit(static_cast<unsigned char>(ch));
-            })) {
-          v = 0;
-          for (char ch : num) v = v * 10 + (ch - '0');
-        }
-        if (v < 1 || v > 100) {
+        uint64_t v = 0;
+        if (num.size() > 3 || !parse_uint(num, 100, &v) || v < 1) {
           diag->add(kVar, value, col(value, val.empty() ? a : val),
                     "bad watermark " + quote(val) + " (expected a percentage from 1% to 100%)");
           ok = false;
@@ -879,14 +886,8 @@ bool parse_policy(std::string_view value, CompiledPolicy* policy, Diagnostics* d
         continue;
       }
       if (colon != std::string_view::npos) {
-        int w = 0;
-        bool good = !wtext.empty() && wtext.size() <= 4 &&
-                    std::all_of(wtext.begin(), wtext.end(), [](char ch) {
-                      return std::isdigit(static_cast<unsigned char>(ch));
-                    });
-        if (good)
-          for (char ch : wtext) w = w * 10 + (ch - '0');
-        if (!good || w < 1 || w > 1000) {
+        uint64_t w = 0;
+        if (wtext.size() > 4 || !parse_uint(wtext, 1000, &w) || w < 1) {
           diag->add(kVar, value, col(value, wtext.empty() ? ta : wtext),
                     "bad weight " + quote(wtext) + " for tier " + quote(tname) +
                         " (expected an integer from 1 to 1000, as in dram:1,cxl:3)");
@@ -1015,18 +1016,6 @@ bool parse_decimal(std::string_view s, double* out) {
       return false;
     }
   }
-  *out = v;
-  return true;
-}
-
-bool parse_uint(std::string_view s, uint64_t max, uint64_t* out) {
-  if (s.empty() || s.size() > 10) return false;
-  uint64_t v = 0;
-  for (char c : s) {
-    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
-    v = v * 10 + static_cast<uint64_t>(c - '0');
-  }
-  if (v > max) return false;
   *out = v;
   return true;
 }

@@ -23,10 +23,9 @@ namespace {
 int tier_index(const CompiledPolicy& pol, const char* name) {
   if (name == nullptr) return -1;
   std::string_view n(name);
-  if (n == "fast" || n == "hot") return 0;
-  if (n == "slow" || n == "cold") return pol.ntiers - 1;
-  int t = pol.tier_by_name(n);
-  if (t >= 0) return t;
+  if (n == "fast") return 0;
+  if (n == "slow") return pol.ntiers - 1;
+  if (int t = pol.hint_tier(n); t >= 0) return t;  // a tier name, "hot" or "cold"
   for (int i = 0; i < pol.ntiers; ++i) {
     TierKind k = pol.tiers[i].kind;
     if ((n == "dram" && k == TierKind::kDram) || (n == "cxl" && k == TierKind::kCxl) ||
