@@ -11,7 +11,9 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "allocator/jemalloc_api.h"
 #include "allocator/log.h"
@@ -108,9 +110,10 @@ Heap* heap_of(extent_hooks_t* h) {
   return reinterpret_cast<Heap*>(h);
 }
 
-void apply_binding(Heap* h, uintptr_t start, size_t size, unsigned flags) {
-  if (!h->bind) return;
-  int r = sys::mbind(reinterpret_cast<void*>(start), size, h->mode, h->mask, h->maxnode, flags);
+// Binds [start, start+size) with the heap's policy; `extra` adds mode flags.
+int bind_once(Heap* h, uintptr_t start, size_t size, unsigned extra, unsigned flags) {
+  int r = sys::mbind(reinterpret_cast<void*>(start), size, h->mode | static_cast<int>(extra),
+                     h->mask, h->maxnode, flags);
   if (r == -EINVAL && h->mode == kMpolPreferredMany) {
     // Kernels before 5.15 have no MPOL_PREFERRED_MANY: prefer the first node.
     int first = -1;
@@ -119,7 +122,54 @@ void apply_binding(Heap* h, uintptr_t start, size_t size, unsigned flags) {
     std::memset(h->mask, 0, sizeof h->mask);
     h->mask[first / 64] |= 1UL << (first % 64);
     h->mode = kMpolPreferred;
-    r = sys::mbind(reinterpret_cast<void*>(start), size, h->mode, h->mask, h->maxnode, flags);
+    r = sys::mbind(reinterpret_cast<void*>(start), size, h->mode | static_cast<int>(extra),
+                   h->mask, h->maxnode, flags);
+  }
+  return r;
+}
+
+// Chunk VMAs (set_chunk_vmas): the abit sampler sees one VMA per 2 MiB chunk.
+// Chunks of odd index get a policy that differs from their neighbours' only
+// in form (MPOL_F_STATIC_NODES on a bound heap; on an unbound one, an explicit
+// copy of the task's policy, MPOL_LOCAL for the default), so the kernel never
+// merges them with the even chunks next to them, and placement is unchanged.
+constexpr unsigned kMpolFStaticNodes = 1U << 15;
+constexpr int kMpolLocal = 4;
+constexpr unsigned kChunkShift = 21;
+constexpr uintptr_t kChunk = uintptr_t{1} << kChunkShift;
+constinit std::atomic<bool> g_chunk_vmas{false};
+constinit std::atomic<int64_t> g_vma_budget{0};  // odd chunks we may still split off
+constinit int g_alt_mode = kMpolLocal;            // unbound heaps: the odd chunks' policy
+constinit unsigned long g_alt_mask[kMaxNodes / 64 + 1] = {};
+constinit unsigned long g_alt_maxnode = 0;
+constinit bool g_no_thp = false;  // MADV_NOHUGEPAGE on chunked ranges
+
+void apply_binding(Heap* h, uintptr_t start, size_t size, unsigned flags) {
+  if (h->file) return;
+  int r = 0;
+  if (!g_chunk_vmas.load(std::memory_order_relaxed)) {
+    if (!h->bind) return;
+    r = bind_once(h, start, size, 0, flags);
+  } else {
+    if (g_no_thp) sys::madvise(reinterpret_cast<void*>(start), size, MADV_NOHUGEPAGE);
+    for (uintptr_t s = start, end = start + size; s < end && r == 0;) {
+      uintptr_t e = ((s >> kChunkShift) + 1) << kChunkShift;
+      if (e > end) e = end;
+      bool odd = ((s >> kChunkShift) & 1) != 0;
+      if (odd && g_vma_budget.fetch_sub(1, std::memory_order_relaxed) <= 0) {
+        // Out of VMAs (vm.max_map_count): the rest keeps one policy and merges.
+        g_vma_budget.store(0, std::memory_order_relaxed);
+        if (h->bind) r = bind_once(h, s, end - s, 0, flags);
+        break;
+      }
+      if (h->bind)
+        r = bind_once(h, s, e - s, odd ? kMpolFStaticNodes : 0, flags);
+      else if (odd)
+        // No mask for MPOL_LOCAL (the kernel rejects maxnode 0 with a mask pointer).
+        r = sys::mbind(reinterpret_cast<void*>(s), e - s, g_alt_mode,
+                       g_alt_maxnode != 0 ? g_alt_mask : nullptr, g_alt_maxnode, flags);
+      s = e;
+    }
   }
   if (r < 0) {
     if (h->bind_errors.fetch_add(1, std::memory_order_relaxed) == 0)
@@ -696,9 +746,52 @@ bool configure_tier(int i, const TierDef& def, bool multi_node, std::string* err
 bool bind_range(int tier, void* addr, size_t len) {
   if (!tier_enabled(tier)) return false;
   Heap& h = g_heaps[tier];
-  if (!h.bind || h.file) return false;
+  if (h.file) return false;
   apply_binding(&h, reinterpret_cast<uintptr_t>(addr), len, 0);
+  return h.bind;
+}
+
+bool set_chunk_vmas(bool no_thp, std::string* why) {
+  if (g_plain) {
+    *why = "no tier ranges reserved (plain mode)";
+    return false;
+  }
+  // Each odd chunk can add two VMAs; leave the program most of vm.max_map_count.
+  char buf[32] = {};
+  long n = sys::read_file("/proc/sys/vm/max_map_count", buf, sizeof buf);
+  long max_maps = n > 0 ? std::strtol(buf, nullptr, 10) : 65530;
+  int64_t budget = (max_maps - 16384) / 4;
+  if (budget < 1024) {
+    *why = "vm.max_map_count (" + std::to_string(max_maps) + ") leaves no room for chunk VMAs";
+    return false;
+  }
+  // The odd chunks of unbound heaps copy the task's policy (numactl may have set one).
+  int mode = 0;
+  unsigned long mask[kMaxNodes / 64 + 1] = {};
+  if (syscall(SYS_get_mempolicy, &mode, mask, static_cast<unsigned long>(kMaxNodes), nullptr, 0) ==
+          0 &&
+      mode != 0 && mode != kMpolLocal) {
+    std::memcpy(g_alt_mask, mask, sizeof mask);
+    g_alt_maxnode = kMaxNodes + 1;
+    g_alt_mode = (mode & 0xff) | static_cast<int>(kMpolFStaticNodes);
+  }
+  g_vma_budget.store(budget, std::memory_order_relaxed);
+  g_no_thp = no_thp;
+  g_chunk_vmas.store(true, std::memory_order_release);
+  // What the heaps carved so far.
+  for (int i = 0; i < ntiers(); ++i) {
+    Heap& h = g_heaps[i];
+    if (!h.enabled || h.file) continue;
+    uintptr_t used = h.bump.load(std::memory_order_relaxed) - h.lo;
+    if (used != 0) apply_binding(&h, h.lo, used, 0);
+  }
+  *why = "2 MiB chunk VMAs, up to " + std::to_string(budget * 2 * 2) + " MiB of heap" +
+         (no_thp ? ", without transparent huge pages" : ", transparent huge pages kept");
   return true;
+}
+
+int64_t chunk_vma_budget() {
+  return g_vma_budget.load(std::memory_order_relaxed);
 }
 
 void tier_stats(int tier, TierStats* out) {

@@ -71,9 +71,19 @@ int ntiers();
 bool configure_tier(int i, const TierDef& def, bool multi_node, std::string* err);
 void set_ntiers(int n);
 bool tier_enabled(int i);
-// Applies tier i's NUMA binding to [addr, addr+len) (the program's own mmaps).
-// False when the tier has no binding to apply (file heap, single node, disabled).
+// Applies tier i's NUMA binding to [addr, addr+len) (the program's own mmaps),
+// and the chunk VMA split when that is on. False when the tier has no binding
+// to apply (file heap, single node, disabled).
 bool bind_range(int tier, void* addr, size_t len);
+// Splits the heaps (from now on, and what they carved so far) and the ranges
+// given to bind_range into one VMA per 2 MiB chunk, so the abit sampler's
+// per-VMA counts are per chunk. Bounded by vm.max_map_count; false with a
+// reason when it cannot be done. Placement is unchanged. With no_thp they
+// are also madvise(MADV_NOHUGEPAGE)d: a huge page has one accessed bit, so
+// memory touched now and then would read as hot as the hot set.
+bool set_chunk_vmas(bool no_thp, std::string* why);
+// Odd chunks that may still be split off (0: larger heaps are sampled coarser).
+int64_t chunk_vma_budget();
 // Address range of tier i's heap (for stats and tests).
 void tier_range(int i, uintptr_t* lo, uintptr_t* hi);
 

@@ -38,6 +38,8 @@
 #include <functional>
 #include <string>
 #include <string_view>
+
+#include "strata/strata.h"
 #include <vector>
 
 namespace {
@@ -50,6 +52,7 @@ constexpr unsigned long kQueryBatch = 4096;  // pages per move_pages call
 struct Options {
   uint64_t footprint = 512 * kMiB;
   uint64_t hot = 64 * kMiB;
+  uint64_t hot_offset = 0;
   double hot_fraction = 0.9;
   bool block = false;  // one malloc instead of chunks
   uint64_t chunk = 2 * kMiB;
@@ -72,6 +75,8 @@ void print_help() {
       "usage: %s [options]\n"
       "  --footprint=SIZE     bytes allocated and accessed (default 512M)\n"
       "  --hot=SIZE           hot set, a contiguous part of the footprint (default 64M)\n"
+      "  --hot-offset=SIZE    where the hot set starts in the footprint (default 0); the\n"
+      "                       phase change moves it by half the footprint\n"
       "  --hot-fraction=F     share of accesses that go to the hot set, 0..1 (default 0.9)\n"
       "  --alloc=chunks|block malloc the footprint in --chunk pieces or at once (default chunks)\n"
       "  --chunk=SIZE         chunk size, a power of two >= 4K (default 2M)\n"
@@ -173,10 +178,12 @@ Options parse_options(int argc, char** argv) {
     const std::string shown = std::string(name) + "=" + std::string(value);
     auto bad = [&](const char* expected) { usage_error(shown + ": expected " + expected); };
     uint64_t u = 0;
-    if (name == "--footprint" || name == "--hot" || name == "--chunk" || name == "--fast-bytes") {
+    if (name == "--footprint" || name == "--hot" || name == "--chunk" || name == "--fast-bytes" ||
+        name == "--hot-offset") {
       if (!parse_size(value, &u)) bad("a size (bytes with an optional K, M, G or T suffix)");
       if (name == "--footprint") o.footprint = u;
       if (name == "--hot") o.hot = u;
+      if (name == "--hot-offset") o.hot_offset = u;
       if (name == "--chunk") o.chunk = u;
       if (name == "--fast-bytes")
         o.fast_bytes = static_cast<int64_t>(std::min<uint64_t>(u, INT64_MAX));
@@ -211,6 +218,9 @@ Options parse_options(int argc, char** argv) {
   check(o.hot < o.footprint || o.hot_fraction == 1,
         "--hot=" + size_str(o.hot) +
             ": expected less than --footprint unless --hot-fraction=1 (the cold part is empty)");
+  check(o.hot_offset < o.footprint, "--hot-offset=" + size_str(o.hot_offset) +
+                                       ": expected less than --footprint (" +
+                                       size_str(o.footprint) + ")");
   check(o.block || (o.chunk >= kPage && (o.chunk & (o.chunk - 1)) == 0),
         "--chunk=" + size_str(o.chunk) + ": expected a power of two of at least 4K");
   check(o.intervals >= 1 && o.intervals <= 1000000,
@@ -336,7 +346,7 @@ int main(int argc, char** argv) {
   if (o.csv) {
     std::printf("interval,phase,accesses,fast_hit,oracle_hit");
     for (int n = 0; n <= max_node; ++n) std::printf(",node%d_bytes", n);
-    std::printf(",absent_bytes,loop_ms,cpu_ms\n");
+    std::printf(",absent_bytes,loop_ms,cpu_ms,migrated_bytes,engine_cpu_ms\n");
   } else {
     std::printf("# %s: footprint %.1f MiB as %s; hot set %.1f MiB gets %.0f%% of accesses", kProg,
                 static_cast<double>(o.footprint) / kMiB,
@@ -358,16 +368,19 @@ int main(int argc, char** argv) {
       std::snprintf(label, sizeof label, "node%d_MiB", n);
       std::printf(" %13s", label);
     }
-    std::printf(" %10s %8s %8s\n", "absent_MiB", "loop_ms", "cpu_ms");
+    std::printf(" %10s %8s %8s %12s %10s\n", "absent_MiB", "loop_ms", "cpu_ms", "migrated_MiB",
+                "engine_ms");
   }
   std::fflush(stdout);
 
-  uint64_t hot_start = 0;  // in words
+  const uint64_t hot_start0 = (o.hot_offset / 8) & ~uint64_t{kPage / 8 - 1};  // in words
+  uint64_t hot_start = hot_start0;
   uint64_t total_accesses = 0;
   double total_cpu = 0;
   for (uint64_t interval = 0; interval < o.intervals; ++interval) {
     const int phase = o.phase_at > 0 && interval >= static_cast<uint64_t>(o.phase_at) ? 1 : 0;
-    if (phase == 1) hot_start = (f.words / 2) & ~uint64_t{kPage / 8 - 1};  // the other half
+    if (phase == 1)  // half the footprint further on
+      hot_start = (hot_start0 + ((f.words / 2) & ~uint64_t{kPage / 8 - 1})) % f.words;
     const uint64_t cold_start = hot_start + hot_words;
     std::fill(counts.begin(), counts.end(), 0);
 
@@ -381,7 +394,7 @@ int main(int argc, char** argv) {
       for (int k = 0; k < 1024; ++k) {
         uint64_t idx = rng.next() < hot_threshold ? hot_start + rng.below(hot_words)
                                                   : cold_start + rng.below(cold_words);
-        if (idx >= f.words) idx -= f.words;
+        while (idx >= f.words) idx -= f.words;
         const uint64_t c = idx >> f.chunk_shift;
         uint64_t* p = f.base[c] + (idx & f.chunk_mask);
         *p = *p * 3 + 1;
@@ -405,19 +418,28 @@ int main(int argc, char** argv) {
     uint64_t best = 0;
     for (uint64_t i = 0; i < oracle_pages; ++i) best += sorted[i];
     const double acc = static_cast<double>(accesses);
+    // strata's migration counters (cumulative), when the program runs under it.
+    strata_stats st{};
+    st.version = STRATA_STATS_VERSION;
+    st.size = sizeof st;
+    if (strata_get_stats(&st) != 0 || st.size < sizeof st) st = strata_stats{};
+    const uint64_t migrated = st.promoted_bytes + st.demoted_bytes;
+    const double engine_ms = static_cast<double>(st.engine_cpu_ns) / 1e6;
 
     if (o.csv) {
       std::printf("%" PRIu64 ",%d,%" PRIu64 ",%.4f,%.4f", interval, phase, accesses,
                   static_cast<double>(fast) / acc, static_cast<double>(best) / acc);
       for (uint64_t n : pl.node_pages) std::printf(",%" PRIu64, n * kPage);
-      std::printf(",%" PRIu64 ",%.1f,%.1f\n", pl.absent_pages * kPage, t1 - t0, cpu);
+      std::printf(",%" PRIu64 ",%.1f,%.1f,%" PRIu64 ",%.1f\n", pl.absent_pages * kPage, t1 - t0,
+                  cpu, migrated, engine_ms);
     } else {
       std::printf("%8" PRIu64 " %5d %12" PRIu64 " %8.3f %10.3f", interval, phase, accesses,
                   static_cast<double>(fast) / acc, static_cast<double>(best) / acc);
       for (uint64_t n : pl.node_pages)
         std::printf(" %13.1f", static_cast<double>(n * kPage) / kMiB);
-      std::printf(" %10.1f %8.0f %8.0f\n", static_cast<double>(pl.absent_pages * kPage) / kMiB,
-                  t1 - t0, cpu);
+      std::printf(" %10.1f %8.0f %8.0f %12.1f %10.1f\n",
+                  static_cast<double>(pl.absent_pages * kPage) / kMiB, t1 - t0, cpu,
+                  static_cast<double>(migrated) / kMiB, engine_ms);
     }
     std::fflush(stdout);
   }

@@ -21,6 +21,11 @@ const OptionDef kOptions[] = {
      "off, on, or key=value list, see docs/configuration.md",
      "Migration engine: model=ewma|lru|lfu,promote=H,demote=H,hold=N,rate=SIZE/s,interval=T,"
      "batch=N."},
+    {"STRATA_SAMPLER", OptType::kSpec, "auto",
+     "auto, abit, pebs, ibs, idle, damon, trace:FILE or off, then cpu=P%, period=N, window=T, "
+     "thp=split|keep",
+     "Hotness sampler for the migration engine; auto picks the best that works here and says "
+     "why."},
     {"STRATA_PMEM_DIR", OptType::kString, "", "an absolute directory path",
      "Directory of named persistent regions (strata_pmem_open). Unset: the path= of the first "
      "PMEM file-heap tier."},
@@ -1141,6 +1146,121 @@ std::string explain_migrate(const MigrateConfig& m) {
                 "rate=%lluM/s, interval=%ums, batch=%u\n",
                 heat_model_name(m.model), m.alpha, m.window, m.promote, m.demote, m.hold,
                 static_cast<unsigned long long>(m.rate >> 20), m.interval_ms, m.batch_pages);
+  return buf;
+}
+
+const char* sampler_kind_name(SamplerKind k) {
+  switch (k) {
+    case SamplerKind::kAuto:
+      return "auto";
+    case SamplerKind::kAbit:
+      return "abit";
+    case SamplerKind::kPebs:
+      return "pebs";
+    case SamplerKind::kIbs:
+      return "ibs";
+    case SamplerKind::kIdle:
+      return "idle";
+    case SamplerKind::kDamon:
+      return "damon";
+    case SamplerKind::kTrace:
+      return "trace";
+    case SamplerKind::kOff:
+      return "off";
+  }
+  return "?";
+}
+
+bool parse_sampler(std::string_view value, SamplerConfig* out, Diagnostics* diag) {
+  constexpr std::string_view kVar = "STRATA_SAMPLER";
+  const size_t errors_before = diag->errors.size();
+  SamplerConfig c;
+  bool first = true;
+  for (std::string_view raw : split(value, ',')) {
+    std::string_view a = trim(raw);
+    size_t at = col(value, a.empty() ? raw : a);
+    if (first) {
+      first = false;
+      if (a.substr(0, 6) == "trace:") {
+        std::string_view path = trim(a.substr(6));
+        if (path.empty() || path.size() >= sizeof c.trace) {
+          diag->add(kVar, value, at, "expected trace:FILE with a file path of 1 to 255 bytes");
+        } else {
+          c.kind = SamplerKind::kTrace;
+          std::memcpy(c.trace, path.data(), path.size());
+        }
+        continue;
+      }
+      bool known = false;
+      for (auto k : {SamplerKind::kAuto, SamplerKind::kAbit, SamplerKind::kPebs, SamplerKind::kIbs,
+                     SamplerKind::kIdle, SamplerKind::kDamon, SamplerKind::kOff}) {
+        if (a == sampler_kind_name(k)) {
+          c.kind = k;
+          known = true;
+        }
+      }
+      if (!known)
+        diag->add(kVar, value, at,
+                  "unknown sampler " + quote(a) +
+                      " (expected auto, abit, pebs, ibs, idle, damon, trace:FILE or off)");
+      continue;
+    }
+    size_t eq = a.find('=');
+    std::string_view key = trim(a.substr(0, eq));
+    std::string_view val =
+        eq == std::string_view::npos ? std::string_view{} : trim(a.substr(eq + 1));
+    uint64_t u = 0;
+    double d = 0;
+    if (key == "cpu" && eq != std::string_view::npos) {
+      std::string_view v = val;
+      if (!v.empty() && v.back() == '%') v.remove_suffix(1);
+      if (parse_decimal(v, &d) && d >= 0.1 && d <= 100)
+        c.cpu_pct = d;
+      else
+        diag->add(kVar, value, col(value, val.empty() ? a : val),
+                  "bad cpu budget " + quote(val) + " (expected 0.1% to 100%, e.g. 3%)");
+    } else if (key == "period" && eq != std::string_view::npos) {
+      if (parse_uint(val, 1U << 30, &u) && u >= 100)
+        c.period = static_cast<uint32_t>(u);
+      else
+        diag->add(kVar, value, col(value, val.empty() ? a : val),
+                  "bad period " + quote(val) + " (expected 100 to 1073741824 events per sample)");
+    } else if (key == "window" && eq != std::string_view::npos) {
+      if (val == "auto")
+        c.window_ms = 0;
+      else if (parse_duration_ms(val, &u) && u >= 1 && u <= 60000)
+        c.window_ms = static_cast<uint32_t>(u);
+      else
+        diag->add(kVar, value, col(value, val.empty() ? a : val),
+                  "bad window " + quote(val) + " (expected auto or 1ms to 60s, e.g. 20ms)");
+    } else if (key == "thp" && eq != std::string_view::npos) {
+      if (val == "keep" || val == "split")
+        c.keep_thp = val == "keep";
+      else
+        diag->add(kVar, value, col(value, val.empty() ? a : val),
+                  "bad thp " + quote(val) + " (expected split or keep)");
+    } else {
+      diag->add(kVar, value, at,
+                "unknown option " + quote(a) +
+                    " (expected cpu=P%, period=N, window=T or thp=split|keep)");
+    }
+  }
+  if (diag->errors.size() != errors_before) return false;
+  *out = c;
+  return true;
+}
+
+std::string explain_sampler(const SamplerConfig& s) {
+  char buf[400];
+  if (s.kind == SamplerKind::kTrace)
+    std::snprintf(buf, sizeof buf, "sampler: trace:%s, cpu=%.1f%%\n", s.trace, s.cpu_pct);
+  else if (s.window_ms == 0)
+    std::snprintf(buf, sizeof buf, "sampler: %s, cpu=%.1f%%, period=%u, window=auto, thp=%s\n",
+                  sampler_kind_name(s.kind), s.cpu_pct, s.period, s.keep_thp ? "keep" : "split");
+  else
+    std::snprintf(buf, sizeof buf, "sampler: %s, cpu=%.1f%%, period=%u, window=%ums, thp=%s\n",
+                  sampler_kind_name(s.kind), s.cpu_pct, s.period, s.window_ms,
+                  s.keep_thp ? "keep" : "split");
   return buf;
 }
 

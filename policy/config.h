@@ -73,6 +73,19 @@ struct MigrateConfig {
   uint32_t batch_pages = 4096;   // pages per move_pages call
 };
 
+// STRATA_SAMPLER: which hotness sampler feeds the heat model.
+enum class SamplerKind : uint8_t { kAuto, kAbit, kPebs, kIbs, kIdle, kDamon, kTrace, kOff };
+const char* sampler_kind_name(SamplerKind k);
+
+struct SamplerConfig {
+  SamplerKind kind = SamplerKind::kAuto;
+  char trace[256] = {};     // trace:FILE
+  double cpu_pct = 3.0;     // sampler + engine CPU per interval, percent of wall time
+  uint32_t period = 10007;  // pebs/ibs: events per sample
+  uint32_t window_ms = 0;   // accessed-bit window per interval, 0 = adaptive
+  bool keep_thp = false;    // abit: leave transparent huge pages on in the heaps
+};
+
 struct TierDef {
   char name[32] = {};
   TierKind kind = TierKind::kDram;
@@ -149,6 +162,7 @@ struct CompiledPolicy {
   int nlabels = 0;
   char labels[kMaxLabels][32] = {};
   MigrateConfig migrate;
+  SamplerConfig sampler;
 
   // Full decision. `il` may be null (interleave rules then take their first target).
   // Interleave counters are updated with relaxed atomics: concurrent callers
@@ -215,5 +229,9 @@ std::string explain_rules(const CompiledPolicy& policy);
 // STRATA_MIGRATE: "off" or key=value,... (see docs/configuration.md).
 bool parse_migrate(std::string_view value, MigrateConfig* out, Diagnostics* diag);
 std::string explain_migrate(const MigrateConfig& m);
+// STRATA_SAMPLER: NAME[,cpu=P%][,period=N][,window=auto|T][,thp=split|keep], NAME one of auto, abit, pebs, ibs,
+// idle, damon, trace:FILE, off.
+bool parse_sampler(std::string_view value, SamplerConfig* out, Diagnostics* diag);
+std::string explain_sampler(const SamplerConfig& s);
 
 }  // namespace strata

@@ -116,4 +116,34 @@ bool available(char* why, size_t cap) {
   return true;
 }
 
+bool AbitSampler::open(char* why, size_t cap) {
+  char reason[160];
+  if (!available(reason, sizeof reason)) {
+    std::snprintf(why, cap, "abit: %s", reason);
+    return false;
+  }
+  std::snprintf(why, cap, "abit: %s", reason);
+  return true;  // available() cleared the bits: the first interval has begun
+}
+
+void AbitSampler::on_vma(const Vma& v, void* ctx) {
+  auto* self = static_cast<AbitSampler*>(ctx);
+  if (v.rss_bytes == 0) return;
+  sampling::Obs o;
+  o.start = v.start;
+  o.end = v.end;
+  o.rss = v.rss_bytes;
+  o.anon_huge = v.anon_huge;
+  o.fraction = static_cast<double>(v.referenced) / static_cast<double>(v.rss_bytes);
+  if (o.fraction > 1) o.fraction = 1;
+  self->sink_(o, self->ctx_);
+}
+
+int AbitSampler::collect(sampling::Sink sink, void* ctx) {
+  sink_ = sink;
+  ctx_ = ctx;
+  int r = scan(0, 0, on_vma, this, buf_, sizeof buf_);
+  return r != 0 ? r : armed_;
+}
+
 }  // namespace strata::abit

@@ -10,6 +10,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "profiler/sampler.h"
+
 namespace strata::abit {
 
 struct Vma {
@@ -31,5 +33,23 @@ int scan(uintptr_t lo, uintptr_t hi, void (*fn)(const Vma& v, void* ctx), void* 
 
 // Whether both interfaces work here; false with a one-line reason otherwise.
 bool available(char* why, size_t cap);
+
+// The sampler backend: arm() clears the accessed bits, collect() scans smaps
+// (every VMA with resident pages, one Obs each, fraction = referenced /
+// resident).
+class AbitSampler final : public sampling::Sampler {
+ public:
+  const char* name() const override { return "abit"; }
+  bool open(char* why, size_t cap) override;
+  void arm() override { armed_ = clear(); }
+  int collect(sampling::Sink sink, void* ctx) override;
+
+ private:
+  static void on_vma(const Vma& v, void* ctx);
+  sampling::Sink sink_ = nullptr;
+  void* ctx_ = nullptr;
+  int armed_ = 0;  // clear()'s result
+  char buf_[64 * 1024] = {};
+};
 
 }  // namespace strata::abit

@@ -28,9 +28,23 @@ HeatTable::HeatTable(const MigrateConfig& cfg, size_t max_chunks) : cfg_(cfg) {
   cfg_.alpha = clamp01(cfg_.alpha);
   cfg_.window = std::clamp<uint32_t>(cfg_.window, 1, kMaxWindow);
   max_chunks_ = std::max<size_t>(max_chunks, 1);
-  // Load factor at most 1/2 keeps probe sequences short.
-  slots_.resize(std::bit_ceil(max_chunks_ * 2));
+  // Load factor at most 1/2 keeps probe sequences short. The table starts
+  // small and doubles as chunks arrive: end_interval's pass costs what is
+  // tracked, not the capacity.
+  slots_.resize(std::min<size_t>(std::bit_ceil(max_chunks_ * 2), kInitialSlots));
   mask_ = slots_.size() - 1;
+}
+
+void HeatTable::grow() {
+  std::vector<Slot> old(slots_.size() * 2);
+  old.swap(slots_);
+  mask_ = slots_.size() - 1;
+  for (const Slot& s : old) {
+    if (s.chunk == kEmpty) continue;
+    size_t i = home(s.chunk);
+    while (slots_[i].chunk != kEmpty) i = (i + 1) & mask_;
+    slots_[i] = s;
+  }
 }
 
 size_t HeatTable::home(uint64_t chunk) const {
@@ -53,6 +67,7 @@ bool HeatTable::observe(uint64_t interval, uint64_t chunk, double referenced_fra
   if (interval < open_ || chunk == kEmpty) return false;
   if (interval > open_) end_interval(interval - 1);
   const float f = static_cast<float>(clamp01(referenced_fraction));
+  if ((size_ + 1) * 2 > slots_.size() && size_ < max_chunks_) grow();
   size_t i = home(chunk);
   while (slots_[i].chunk != kEmpty && slots_[i].chunk != chunk) i = (i + 1) & mask_;
   if (slots_[i].chunk == kEmpty) {

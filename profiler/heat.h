@@ -3,9 +3,10 @@
 // sampler reports per chunk and interval. The migration planner reads it.
 //
 // It runs on the background thread inside the malloc interposer, so all storage
-// is one open-addressing table allocated by the constructor: observing, closing
-// an interval and forgetting never allocate, and memory is bounded by the
-// capacity (new chunks beyond it are refused and counted in dropped()).
+// is one open-addressing table: it starts small and doubles when a new chunk
+// would fill it past half (the only time it allocates), memory is bounded by
+// the capacity (new chunks beyond it are refused and counted in dropped()),
+// and closing an interval costs one pass over what is tracked.
 // Not thread-safe: one thread owns a table.
 #pragma once
 
@@ -70,6 +71,8 @@ class HeatTable {
     float pending = 0;  // observation in the open interval
   };
 
+  static constexpr size_t kInitialSlots = 1024;
+  void grow();
   size_t find(uint64_t chunk) const;  // slot index, or SIZE_MAX
   size_t home(uint64_t chunk) const;
 

@@ -1,5 +1,8 @@
 #include "profiler/trace.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -209,6 +212,73 @@ std::vector<ReplayStep> replay_trace(std::span<const Observation> trace, const R
     if (i == obs.back().interval) break;
   }
   return steps;
+}
+
+TraceSampler::TraceSampler(const char* path) : path_(path) {}
+TraceSampler::~TraceSampler() {
+  close();
+}
+
+bool TraceSampler::open(char* why, size_t cap) {
+  fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) {
+    std::snprintf(why, cap, "trace: %s: %s", path_.c_str(), std::strerror(errno));
+    return false;
+  }
+  std::snprintf(why, cap, "trace: replaying %s", path_.c_str());
+  return true;
+}
+
+void TraceSampler::close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+int TraceSampler::collect(sampling::Sink sink, void* ctx) {
+  if (fd_ < 0) return -EBADF;
+  char buf[16384];
+  int err = 0;
+  for (;;) {
+    ssize_t n = ::read(fd_, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) err = -errno;
+    if (n <= 0) break;
+    partial_.append(buf, static_cast<size_t>(n));
+  }
+  size_t last_nl = partial_.rfind('\n');
+  if (last_nl != std::string::npos) {
+    std::vector<Observation> obs;
+    std::vector<std::string> errors;
+    std::string_view text(partial_.data(), last_nl + 1);
+    // Line by line, so one bad line does not drop the others.
+    size_t pos = 0;
+    while (pos < text.size()) {
+      size_t nl = text.find('\n', pos);
+      std::string_view line = text.substr(pos, nl - pos + 1);
+      pos = nl + 1;
+      errors.clear();
+      if (parse_trace(line, path_, &obs, &errors))
+        pending_.insert(pending_.end(), obs.begin(), obs.end());
+      else
+        ++bad_;
+    }
+    partial_.erase(0, last_nl + 1);
+  }
+  size_t keep = 0;
+  for (const Observation& o : pending_) {
+    if (o.interval > n_) {
+      pending_[keep++] = o;
+      continue;
+    }
+    sampling::Obs s;
+    s.start = static_cast<uintptr_t>(o.chunk) << sampling::kChunkShift;
+    s.end = s.start + sampling::kChunkBytes;
+    s.fraction = o.fraction;
+    sink(s, ctx);
+  }
+  pending_.resize(keep);
+  ++n_;
+  return err;
 }
 
 }  // namespace strata

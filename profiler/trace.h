@@ -21,6 +21,7 @@
 #include "policy/config.h"
 #include "policy/migrate_plan.h"
 #include "profiler/heat.h"
+#include "profiler/sampler.h"
 
 namespace strata {
 
@@ -85,5 +86,29 @@ class TraceReplay {
 // Replays a whole trace: one step per interval from the first to the last
 // (intervals without observations included).
 std::vector<ReplayStep> replay_trace(std::span<const Observation> trace, const ReplayConfig& cfg);
+
+// STRATA_SAMPLER=trace:FILE in a running program: the same format, with a
+// chunk id meaning the 2 MiB chunk at address CHUNK << 21. The file is read
+// as it grows (a test program may append lines while it runs); the n-th
+// collect() (from 0) reports every line whose interval is <= n and was not
+// reported yet. Bad lines are counted and skipped.
+class TraceSampler final : public sampling::Sampler {
+ public:
+  explicit TraceSampler(const char* path);
+  ~TraceSampler() override;
+  const char* name() const override { return "trace"; }
+  bool open(char* why, size_t cap) override;
+  int collect(sampling::Sink sink, void* ctx) override;
+  void close() override;
+  uint64_t bad_lines() const { return bad_; }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  uint64_t n_ = 0;                     // collect() calls so far
+  std::string partial_;                // an incomplete last line
+  std::vector<Observation> pending_;   // lines for later intervals
+  uint64_t bad_ = 0;
+};
 
 }  // namespace strata

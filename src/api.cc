@@ -4,12 +4,15 @@
 #define STRATA_NO_INLINE_API 1
 #include <cerrno>
 #include <cstdio>
+#include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 #include "allocator/heap.h"
 #include "allocator/log.h"
 #include "allocator/sys.h"
 #include "src/pmem_region.h"
+#include "src/engine.h"
 #include "src/runtime.h"
 #include "src/sites.h"
 #include "strata/strata.h"
@@ -155,7 +158,9 @@ int api_node_of(const void* addr) {
 }
 
 int api_get_stats(strata_stats* out) {
-  if (out == nullptr || out->version < 1 || out->size < sizeof(strata_stats)) {
+  // Version 1 ended at sites_cached: callers built against it pass its size.
+  constexpr size_t kV1Size = offsetof(strata_stats, migrate_intervals);
+  if (out == nullptr || out->version < 1 || out->size < kV1Size) {
     errno = EINVAL;
     return -1;
   }
@@ -194,7 +199,19 @@ int api_get_stats(strata_stats* out) {
   uint64_t overflow = 0;
   sites::counters(&cached, &overflow);
   s.sites_cached = cached;
-  std::memcpy(out, &s, sizeof s);
+  engine::Counters c{};
+  engine::counters(&c);
+  s.migrate_intervals = c.intervals;
+  s.promoted_bytes = c.promoted_bytes;
+  s.demoted_bytes = c.demoted_bytes;
+  s.promotions = c.promotions;
+  s.demotions = c.demotions;
+  s.migrate_failed_pages = c.pages_failed;
+  s.engine_cpu_ns = c.sample_ns + c.migrate_ns;
+  std::snprintf(s.sampler, sizeof s.sampler, "%s", engine::running() ? engine::sampler_name() : "");
+  const size_t n = std::min<size_t>(out->size, sizeof s);
+  s.size = static_cast<unsigned>(n);
+  std::memcpy(out, &s, n);
   return 0;
 }
 

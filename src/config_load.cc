@@ -126,6 +126,11 @@ void load_config(const EnvLookup& env, const std::vector<std::string>& all_names
     parse_migrate(v, &cfg->policy.migrate, diag);
     suffix_new(diag, before, "; STRATA_MIGRATE ignored, migration off");
   }
+  if (const char* v = env("STRATA_SAMPLER")) {
+    size_t before = diag->errors.size();
+    parse_sampler(v, &cfg->policy.sampler, diag);
+    suffix_new(diag, before, "; STRATA_SAMPLER ignored, sampler auto");
+  }
   if (const char* v = env("STRATA_PMEM_DIR")) {
     if (v[0] == '/')
       cfg->pmem_dir = v;

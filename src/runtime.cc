@@ -19,6 +19,7 @@
 #include "allocator/region_map.h"
 #include "allocator/sys.h"
 #include "src/config_load.h"
+#include "src/engine.h"
 #include "src/sites.h"
 
 extern char** environ;
@@ -174,6 +175,7 @@ void sum_mmaps(const Region& r, void* ctx) {
 }
 
 void atfork_prepare() {
+  engine::prefork();
   sites::prefork();
   hint_map().lock();
   heap::prefork();
@@ -182,11 +184,13 @@ void atfork_parent() {
   heap::postfork_parent();
   hint_map().unlock();
   sites::postfork_parent();
+  engine::postfork_parent();
 }
 void atfork_child() {
   heap::postfork_child();
   hint_map().unlock();
   sites::postfork_child();
+  engine::postfork_child();
 }
 
 }  // namespace
@@ -267,6 +271,7 @@ void init() {
   heap::set_fast_path_allowed(!g_heap_rules && g_policy_storage.tiers[0].cap == 0);
   g_policy.store(&g_policy_storage, std::memory_order_release);
   STRATA_LOG(LogLevel::kInfo, "%d tier(s), %d rule(s)", n, g_policy_storage.nrules);
+  if (!g_secure) engine::start(&g_policy_storage, false);
 }
 
 int tier_of_address(const void* p) {
@@ -485,6 +490,13 @@ uint16_t hint_flags(const void* addr, int* tier) {
   return r.flags;
 }
 
+size_t hint_count() {
+  return hint_map().size();
+}
+size_t hint_snapshot(Region* out, size_t cap) {
+  return hint_map().snapshot(out, cap);
+}
+
 const char* pmem_dir() {
   init();
   return g_pmem_dir;
@@ -546,6 +558,40 @@ void write_stats(int fd) {
         heap::tier_enabled(t) ? "" : "  (unavailable)");
     sys::write_all(fd, buf, static_cast<size_t>(len));
   }
+  if (engine::running() || engine::sampler_name()[0] != '\0') {
+    engine::Counters c{};
+    engine::counters(&c);
+    char up[16];
+    char down[16];
+    format_bytes(up, sizeof up, c.promoted_bytes);
+    format_bytes(down, sizeof down, c.demoted_bytes);
+    const double wall = c.wall_ns > 0 ? static_cast<double>(c.wall_ns) : 1.0;
+    len = std::snprintf(
+        buf, sizeof buf,
+        "migration: sampler %s, %llu intervals, %llu chunks (%llu hot); promoted %s in %llu "
+        "moves, demoted %s in %llu moves; engine CPU %.2f%% of wall time\n",
+        engine::sampler_name(), static_cast<unsigned long long>(c.intervals),
+        static_cast<unsigned long long>(c.chunks), static_cast<unsigned long long>(c.hot_chunks),
+        up, static_cast<unsigned long long>(c.promotions), down,
+        static_cast<unsigned long long>(c.demotions),
+        100.0 * static_cast<double>(c.sample_ns + c.migrate_ns) / wall);
+    sys::write_all(fd, buf, static_cast<size_t>(len));
+    if (c.pages_failed != 0 || c.syscall_errors != 0 || c.sampler_errors != 0) {
+      len = std::snprintf(
+          buf, sizeof buf,
+          "migration failures: %llu pages (ENOMEM %llu, EBUSY %llu, EFAULT %llu, EACCES %llu, "
+          "other %llu), %llu failed calls, %llu sampler errors\n",
+          static_cast<unsigned long long>(c.pages_failed),
+          static_cast<unsigned long long>(c.fail_nomem),
+          static_cast<unsigned long long>(c.fail_busy),
+          static_cast<unsigned long long>(c.fail_fault),
+          static_cast<unsigned long long>(c.fail_acces),
+          static_cast<unsigned long long>(c.fail_other),
+          static_cast<unsigned long long>(c.syscall_errors),
+          static_cast<unsigned long long>(c.sampler_errors));
+      sys::write_all(fd, buf, static_cast<size_t>(len));
+    }
+  }
   heap::TierStats s0{};
   heap::tier_stats(0, &s0);
   if (s0.foreign_frees != 0) {
@@ -560,6 +606,7 @@ __attribute__((constructor(101))) void strata_constructor() {
   init();
 }
 __attribute__((destructor)) void strata_destructor() {
+  engine::stop();
   stats_at_exit();
 }
 

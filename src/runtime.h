@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "allocator/region_map.h"
 #include "policy/config.h"
 
 namespace strata::rt {
@@ -53,6 +54,10 @@ int hint_pop();                   // new depth, or -errno
 int hint_range(void* addr, size_t len, int hint, int tier);
 // Recorded hint flags (kRegion*) of the range holding addr, 0 if none.
 uint16_t hint_flags(const void* addr, int* tier);
+// The recorded range hints, for the migration engine: count, and a copy of
+// up to cap of them in address order (returns how many there are).
+size_t hint_count();
+size_t hint_snapshot(Region* out, size_t cap);
 // Named persistent regions go to this directory ("" = none configured).
 const char* pmem_dir();
 

@@ -175,6 +175,7 @@ int show(bool tiers, bool explain, bool check) {
       start = nl + 1;
     }
     std::printf("%s", strata::explain_migrate(cfg.policy.migrate).c_str());
+    std::printf("%s", strata::explain_sampler(cfg.policy.sampler).c_str());
     for (int i = 0; i < cfg.policy.ntiers && cfg.policy.migrate.enabled; ++i)
       std::printf("  tier %s: high=%u%%, low=%u%%\n", cfg.policy.tiers[i].name,
                   cfg.policy.tiers[i].high_pct, cfg.policy.tiers[i].low_pct);

@@ -42,7 +42,7 @@ extern "C" {
 #define STRATA_KIND_PMEM_NODE 2
 #define STRATA_KIND_PMEM_FILE 3
 
-#define STRATA_STATS_VERSION 1
+#define STRATA_STATS_VERSION 2
 #define STRATA_STATS_MAX_TIERS 8
 
 struct strata_tier_stats {
@@ -60,7 +60,8 @@ struct strata_tier_stats {
 };
 
 /* Set version = STRATA_STATS_VERSION and size = sizeof(struct strata_stats)
- * before calling strata_get_stats; fields are only ever added at the end. */
+ * before calling strata_get_stats; fields are only ever added at the end, and
+ * a caller built against an older header gets its (smaller) part filled. */
 struct strata_stats {
   unsigned version;
   unsigned size;
@@ -69,6 +70,15 @@ struct strata_stats {
   struct strata_tier_stats tiers[STRATA_STATS_MAX_TIERS];
   unsigned long long foreign_frees; /* pointers strata did not allocate, handed to libc */
   unsigned long long sites_cached;  /* call sites resolved for site= rules */
+  /* Version 2: the migration engine (zeros when it is off). */
+  unsigned long long migrate_intervals; /* sampling intervals completed */
+  unsigned long long promoted_bytes;    /* moved to a faster tier */
+  unsigned long long demoted_bytes;     /* moved to a slower tier */
+  unsigned long long promotions;        /* chunk moves up */
+  unsigned long long demotions;         /* chunk moves down */
+  unsigned long long migrate_failed_pages;
+  unsigned long long engine_cpu_ns; /* CPU time of sampling, heat model and moves */
+  char sampler[16];                 /* "abit", "pebs", ...; "" when no engine runs */
 };
 
 /* The function table behind the inline functions (version 1). */

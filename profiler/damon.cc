@@ -1,0 +1,290 @@
+#include "profiler/damon.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+
+namespace strata::sampling {
+namespace {
+
+// Paths below the admin directory. Only kdamond 0 is ever created: open()
+// requires that no kdamond exists.
+#define STRATA_KD "kdamonds/0/"
+#define STRATA_CTX STRATA_KD "contexts/0/"
+#define STRATA_SCHEME STRATA_CTX "schemes/0/"
+
+constexpr const char* kNrKdamonds = "kdamonds/nr_kdamonds";
+constexpr const char* kState = STRATA_KD "state";
+
+// Decimal, surrounding white space allowed ("1000\n").
+bool parse_u64(const char* s, uint64_t* out) {
+  while (*s == ' ' || *s == '\t') ++s;
+  uint64_t v = 0;
+  const char* d = s;
+  for (; *s >= '0' && *s <= '9'; ++s) {
+    auto digit = static_cast<uint64_t>(*s - '0');
+    if (v > (std::numeric_limits<uint64_t>::max() - digit) / 10) return false;
+    v = v * 10 + digit;
+  }
+  if (s == d) return false;
+  while (*s == ' ' || *s == '\t' || *s == '\n') ++s;
+  *out = v;
+  return *s == '\0';
+}
+
+// Whether the newline- or space-separated list `list` contains `word`.
+bool has_word(const char* list, const char* word) {
+  size_t n = std::strlen(word);
+  for (const char* p = list; *p != '\0';) {
+    while (*p == ' ' || *p == '\n') ++p;
+    const char* s = p;
+    while (*p != '\0' && *p != ' ' && *p != '\n') ++p;
+    if (static_cast<size_t>(p - s) == n && std::memcmp(s, word, n) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+DamonSampler::DamonSampler(const char* root, DamonAttrs attrs, int pid)
+    : root_(root), attrs_(attrs), pid_(pid) {}
+
+DamonSampler::~DamonSampler() {
+  release();
+}
+
+const char* DamonSampler::at(const char* rel) {
+  std::snprintf(path_, sizeof path_, "%s/%s", root_, rel);
+  return path_;
+}
+
+int DamonSampler::write_rel(const char* rel, const char* value) {
+  const char* p = at(rel);
+  if (hook_ != nullptr && !hook_(p, value, hook_ctx_)) return -EPERM;
+  int fd = ::open(p, O_WRONLY | O_TRUNC | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  size_t n = std::strlen(value);
+  ssize_t w = ::write(fd, value, n);
+  int err = w == static_cast<ssize_t>(n) ? 0 : (w < 0 ? -errno : -EIO);
+  ::close(fd);
+  return err;
+}
+
+int DamonSampler::write_num(const char* rel, uint64_t value) {
+  char num[24];
+  std::snprintf(num, sizeof num, "%" PRIu64, value);
+  return write_rel(rel, num);
+}
+
+int DamonSampler::read_rel(const char* rel, char* out, size_t cap) {
+  out[0] = '\0';
+  int fd = ::open(at(rel), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  ssize_t n = 0;
+  do {
+    n = ::read(fd, out, cap - 1);
+  } while (n < 0 && errno == EINTR);
+  int err = n < 0 ? -errno : 0;
+  ::close(fd);
+  if (err != 0) return err;
+  auto len = static_cast<size_t>(n);
+  while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == ' ')) --len;
+  out[len] = '\0';
+  return 0;
+}
+
+bool DamonSampler::fail(char* why, size_t cap, const char* rel, int err, const char* hint) {
+  std::snprintf(why, cap, "damon: %s: %s%s", at(rel), std::strerror(err), hint);
+  return false;
+}
+
+bool DamonSampler::probe(char* why, size_t cap) {
+  struct stat st {};
+  if (::stat(root_, &st) != 0) {
+    int e = errno;
+    std::snprintf(why, cap, "damon: %s: %s%s", root_, std::strerror(e),
+                  e == ENOENT ? " (kernel built without CONFIG_DAMON_SYSFS)" : "");
+    return false;
+  }
+  char buf[64];
+  int err = read_rel(kNrKdamonds, buf, sizeof buf);
+  if (err != 0) return fail(why, cap, kNrKdamonds, -err, err == -EACCES ? " (needs root)" : "");
+  uint64_t nr = 0;
+  if (!parse_u64(buf, &nr)) {
+    std::snprintf(why, cap, "damon: %s: unexpected content \"%s\"", at(kNrKdamonds), buf);
+    return false;
+  }
+  if (nr > 0) {
+    // Someone else's kdamonds. A running one makes nr_kdamonds unwritable
+    // (EBUSY); a stopped one would be destroyed by writing it. Either way
+    // they are not ours to touch.
+    for (uint64_t i = 0; i < nr && i < 64; ++i) {
+      char rel[48];
+      std::snprintf(rel, sizeof rel, "kdamonds/%" PRIu64 "/state", i);
+      if (read_rel(rel, buf, sizeof buf) == 0 && std::strcmp(buf, "on") == 0) {
+        std::snprintf(why, cap,
+                      "damon: kdamond %" PRIu64
+                      " is in use by another user (nr_kdamonds cannot change while it runs)",
+                      i);
+        return false;
+      }
+    }
+    std::snprintf(why, cap,
+                  "damon: %" PRIu64
+                  " stopped kdamond(s) set up by another user (writing nr_kdamonds would "
+                  "destroy them)",
+                  nr);
+    return false;
+  }
+  if (::access(at(kNrKdamonds), W_OK) != 0) {
+    int e = errno;
+    return fail(why, cap, kNrKdamonds, e, e == EACCES ? " (needs root)" : "");
+  }
+  std::snprintf(why, cap, "damon: %s: no kdamond yet, one can be created", root_);
+  return true;
+}
+
+bool DamonSampler::open(char* why, size_t cap) {
+  if (started_) {
+    std::snprintf(why, cap, "damon: already open");
+    return true;
+  }
+  if (attrs_.sample_us == 0 || attrs_.aggr_us < attrs_.sample_us || attrs_.min_regions < 3 ||
+      attrs_.max_regions < attrs_.min_regions) {
+    std::snprintf(why, cap,
+                  "damon: invalid attributes (sample %" PRIu32 " us, aggr %" PRIu32
+                  " us, regions %" PRIu32 "-%" PRIu32 ")",
+                  attrs_.sample_us, attrs_.aggr_us, attrs_.min_regions, attrs_.max_regions);
+    return false;
+  }
+  // Every refusal that depends on the system comes from probe(), which only
+  // reads: nothing below runs unless no kdamond existed.
+  if (!probe(why, cap)) return false;
+
+  auto put = [&](const char* rel, uint64_t value, const char* hint) {
+    int e = write_num(rel, value);
+    if (e == 0) return true;
+    fail(why, cap, rel, -e, hint);
+    release();
+    return false;
+  };
+  auto put_str = [&](const char* rel, const char* value, const char* hint) {
+    int e = write_rel(rel, value);
+    if (e == 0) return true;
+    fail(why, cap, rel, -e, hint);
+    release();
+    return false;
+  };
+
+  if (!put(kNrKdamonds, 1, "")) return false;
+  created_ = true;
+  if (!put(STRATA_KD "contexts/nr_contexts", 1, "")) return false;
+  // avail_operations lists what this kernel was built with (Linux 6.2+;
+  // older kernels reject an unknown "operations" value instead).
+  char ops[64];
+  if (read_rel(STRATA_CTX "avail_operations", ops, sizeof ops) == 0 && !has_word(ops, "vaddr")) {
+    for (char* p = ops; *p != '\0'; ++p)
+      if (*p == '\n') *p = ' ';
+    std::snprintf(why, cap, "damon: vaddr monitoring not built in (avail_operations: %s)", ops);
+    release();
+    return false;
+  }
+  constexpr uint64_t kAny = std::numeric_limits<uint32_t>::max();  // nr_accesses, age
+  constexpr uint64_t kAnySize = std::numeric_limits<unsigned long>::max();
+  int pid = pid_ != 0 ? pid_ : static_cast<int>(::getpid());
+  if (!put_str(STRATA_CTX "operations", "vaddr", " (vaddr monitoring not built in)") ||
+      !put(STRATA_CTX "monitoring_attrs/intervals/sample_us", attrs_.sample_us, "") ||
+      !put(STRATA_CTX "monitoring_attrs/intervals/aggr_us", attrs_.aggr_us, "") ||
+      !put(STRATA_CTX "monitoring_attrs/intervals/update_us", attrs_.update_us, "") ||
+      !put(STRATA_CTX "monitoring_attrs/nr_regions/min", attrs_.min_regions, "") ||
+      !put(STRATA_CTX "monitoring_attrs/nr_regions/max", attrs_.max_regions, "") ||
+      !put(STRATA_CTX "targets/nr_targets", 1, "") ||
+      !put(STRATA_CTX "targets/0/pid_target", static_cast<uint64_t>(pid), "") ||
+      !put(STRATA_CTX "schemes/nr_schemes", 1, "") ||
+      !put_str(STRATA_SCHEME "action", "stat", "") ||
+      // Match every region: the tried regions are then the whole result.
+      !put(STRATA_SCHEME "access_pattern/sz/min", 0, "") ||
+      !put(STRATA_SCHEME "access_pattern/sz/max", kAnySize, "") ||
+      !put(STRATA_SCHEME "access_pattern/nr_accesses/min", 0, "") ||
+      !put(STRATA_SCHEME "access_pattern/nr_accesses/max", kAny, "") ||
+      !put(STRATA_SCHEME "access_pattern/age/min", 0, "") ||
+      !put(STRATA_SCHEME "access_pattern/age/max", kAny, ""))
+    return false;
+  struct stat st {};
+  if (::stat(at(STRATA_SCHEME "tried_regions"), &st) != 0) {
+    fail(why, cap, STRATA_SCHEME "tried_regions", errno,
+         " (kernel without DAMOS tried regions, before Linux 6.2)");
+    release();
+    return false;
+  }
+  if (!put_str(kState, "on", "")) return false;
+  started_ = true;
+  std::snprintf(why, cap,
+                "damon: kdamond 0 monitors pid %d (vaddr, sample %" PRIu32 " us, aggr %" PRIu32
+                " us, %" PRIu32 "-%" PRIu32 " regions)",
+                pid, attrs_.sample_us, attrs_.aggr_us, attrs_.min_regions, attrs_.max_regions);
+  return true;
+}
+
+void DamonSampler::release() {
+  // Only what open() created; failures have no one to report to.
+  if (started_) (void)write_rel(kState, "off");
+  if (created_) (void)write_rel(kNrKdamonds, "0");  // it was 0 before open()
+  started_ = false;
+  created_ = false;
+}
+
+void DamonSampler::close() {
+  release();
+}
+
+int DamonSampler::collect(Sink sink, void* ctx) {
+  if (!started_) return -EBADF;
+  // Refills schemes/0/tried_regions/ with the regions of the next aggregation
+  // interval; the write returns once they are there.
+  int err = write_rel(kState, "update_schemes_tried_regions");
+  if (err != 0) return err;
+  // A region's nr_accesses counts the samples that found it accessed in one
+  // aggregation interval: at most aggr_us / sample_us.
+  const double most = std::max<uint32_t>(1, attrs_.aggr_us / attrs_.sample_us);
+  for (size_t i = 0;; ++i) {
+    uint64_t v[3] = {};
+    static constexpr const char* kFiles[3] = {"start", "end", "nr_accesses"};
+    for (int f = 0; f < 3; ++f) {
+      char rel[96];
+      char buf[32];
+      std::snprintf(rel, sizeof rel, STRATA_SCHEME "tried_regions/%zu/%s", i, kFiles[f]);
+      err = read_rel(rel, buf, sizeof buf);
+      if (err == -ENOENT && f == 0) return 0;  // past the last region
+      if (err != 0) return err;
+      if (!parse_u64(buf, &v[f])) return -EIO;
+    }
+    uint64_t start = v[0];
+    uint64_t end = v[1];
+    double fraction = std::min(1.0, static_cast<double>(v[2]) / most);
+    // Split at chunk borders: the engine maps observations onto its chunks.
+    for (uint64_t a = start; a < end;) {
+      uint64_t next = (a & ~uint64_t{kChunkBytes - 1}) + kChunkBytes;
+      uint64_t ce = next > a ? std::min(end, next) : end;
+      Obs o;
+      o.start = static_cast<uintptr_t>(a);
+      o.end = static_cast<uintptr_t>(ce);
+      o.fraction = fraction;
+      sink(o, ctx);
+      a = ce;
+    }
+  }
+}
+
+#undef STRATA_SCHEME
+#undef STRATA_CTX
+#undef STRATA_KD
+
+}  // namespace strata::sampling

@@ -1,0 +1,83 @@
+// The `damon` sampler: DAMON's sysfs interface (CONFIG_DAMON_SYSFS, root).
+// open() creates kdamond 0 with one context monitoring this process's virtual
+// address space (operations "vaddr") and one DAMOS scheme with action "stat"
+// whose access pattern matches every region, so that the scheme's "tried
+// regions" list the whole monitoring result. collect() asks the kdamond to
+// refresh them ("update_schemes_tried_regions", answered within the next
+// aggregation interval, so the call blocks up to aggr_us) and reports each
+// region, split at 2 MiB chunk borders, with fraction = nr_accesses / the
+// most a region can have (aggr_us / sample_us); rss = 0 (not known).
+//
+// Ownership: writing kdamonds/nr_kdamonds destroys every kdamond directory
+// (and fails with EBUSY while one runs), so a kdamond that someone else set up
+// is never touched. probe() checks that, reading only, and open() calls it
+// before its first write: open() refuses unless nr_kdamonds is 0. close()
+// stops and removes only the kdamond open() created.
+//
+// Not thread-safe; one sampler per process (a second would find kdamond 0
+// in use).
+#pragma once
+
+#include <limits.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "profiler/sampler.h"
+
+namespace strata::sampling {
+
+inline constexpr const char* kDamonRoot = "/sys/kernel/mm/damon/admin";
+
+// DAMON's monitoring attributes (its own defaults).
+struct DamonAttrs {
+  uint32_t sample_us = 5000;
+  uint32_t aggr_us = 100000;
+  uint32_t update_us = 1000000;
+  uint32_t min_regions = 10;
+  uint32_t max_regions = 1000;
+};
+
+class DamonSampler final : public Sampler {
+ public:
+  // Sees every sysfs write before it happens; returning false refuses it (the
+  // write fails with EPERM). Tests record the sequence or forbid writing.
+  using WriteHook = bool (*)(const char* path, const char* value, void* ctx);
+
+  // `root` is the admin directory (a fake tree in tests; must outlive the
+  // sampler); `pid` the process to monitor, 0 for this one.
+  explicit DamonSampler(const char* root = kDamonRoot, DamonAttrs attrs = {}, int pid = 0);
+  ~DamonSampler() override;
+
+  const char* name() const override { return "damon"; }
+  // Read-only check that open() may create kdamond 0: the interface exists,
+  // no kdamond exists yet, nr_kdamonds is writable. Reason in why either way.
+  bool probe(char* why, size_t cap);
+  bool open(char* why, size_t cap) override;
+  int collect(Sink sink, void* ctx) override;
+  void close() override;
+
+  void set_write_hook(WriteHook hook, void* ctx) {
+    hook_ = hook;
+    hook_ctx_ = ctx;
+  }
+
+ private:
+  const char* at(const char* rel);
+  int write_rel(const char* rel, const char* value);
+  int write_num(const char* rel, uint64_t value);
+  int read_rel(const char* rel, char* out, size_t cap);
+  bool fail(char* why, size_t cap, const char* rel, int err, const char* hint);
+  void release();
+
+  const char* root_;
+  DamonAttrs attrs_;
+  int pid_;
+  WriteHook hook_ = nullptr;
+  void* hook_ctx_ = nullptr;
+  bool created_ = false;  // kdamond 0 is ours: nr_kdamonds was 0 and we wrote 1
+  bool started_ = false;
+  char path_[PATH_MAX] = {};
+};
+
+}  // namespace strata::sampling

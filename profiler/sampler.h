@@ -1,0 +1,63 @@
+// The one interface every hotness sampler implements (abit, pebs/ibs, idle,
+// damon, trace). The migration engine (src/engine.cc) owns one sampler and,
+// once per interval, asks it what was referenced since the previous call.
+//
+// Rules for implementations:
+//  - collect() runs on strata's background thread, inside the malloc
+//    interposer. It may allocate (that thread's allocations go straight to the
+//    default heap), but should not per call: keep buffers from open().
+//  - Observations may cover any range; the engine maps them onto its 2 MiB
+//    chunks (kChunkShift) and ignores memory it does not manage.
+//  - A backend that cannot run here says why in one line (open() false) and
+//    the engine reports it; nothing is silently ignored.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace strata::sampling {
+
+inline constexpr unsigned kChunkShift = 21;  // 2 MiB chunks
+inline constexpr uintptr_t kChunkBytes = uintptr_t{1} << kChunkShift;
+
+struct Obs {
+  uintptr_t start = 0;  // [start, end) the observation covers
+  uintptr_t end = 0;
+  // How much of the range was referenced in the interval, in [0, 1]:
+  // referenced bytes / resident bytes for abit and idle, the relative access
+  // density for sampled backends (pebs/ibs, damon).
+  double fraction = 0;
+  uint64_t rss = 0;        // resident bytes in the range, 0 = not known
+  uint64_t anon_huge = 0;  // bytes of it in transparent huge pages, 0 = none or not known
+};
+
+// Called once per observation; `ctx` is the caller's.
+using Sink = void (*)(const Obs& obs, void* ctx);
+
+class Sampler {
+ public:
+  virtual ~Sampler() = default;
+  Sampler() = default;
+  Sampler(const Sampler&) = delete;
+  Sampler& operator=(const Sampler&) = delete;
+
+  // Short name as in STRATA_SAMPLER ("abit", "pebs", ...).
+  virtual const char* name() const = 0;
+  // Acquires what the backend needs (files, perf events, a kdamond) and
+  // starts the first interval. False with a one-line reason in why (NUL-
+  // terminated, at most cap bytes) when the backend cannot run here.
+  virtual bool open(char* why, size_t cap) = 0;
+  // Starts the measured window of an interval: the engine calls arm(), waits
+  // the sampling window, then calls collect(). A short window tells frequently
+  // used memory from memory touched now and then (accessed bits saturate over
+  // long windows). Backends that count continuously need not override it.
+  virtual void arm() {}
+  // Ends the current window: reports what was referenced since arm() (or, for
+  // backends without arm(), since open() or the previous collect()). Returns
+  // 0 or -errno (the engine counts failures and goes on).
+  virtual int collect(Sink sink, void* ctx) = 0;
+  // Releases what open() acquired. Safe to call twice; the destructor calls it.
+  virtual void close() {}
+};
+
+}  // namespace strata::sampling

@@ -1,0 +1,749 @@
+// The idle and damon samplers on fake trees: a fake page_idle bitmap, pagemap
+// and maps listing for idle; a fake DAMON sysfs admin directory for damon
+// (the fake cannot act on "on", so tried regions are pre-populated and the
+// test checks what was written, in order). Against the real system paths only
+// open() runs, and for damon every write is refused by a hook: this machine
+// has a kdamond that belongs to someone else.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "profiler/damon.h"
+#include "profiler/idle.h"
+
+namespace fs = std::filesystem;
+using strata::sampling::DamonAttrs;
+using strata::sampling::DamonSampler;
+using strata::sampling::IdleSampler;
+using strata::sampling::Obs;
+
+namespace {
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/strata-idle-damon-XXXXXX";
+    const char* p = mkdtemp(tmpl);
+    REQUIRE(p != nullptr);
+    path = p;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+};
+
+void put_file(const std::string& path, const std::string& text) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream f(path, std::ios::trunc);
+  f << text;
+  REQUIRE(f.good());
+}
+
+std::string get_file(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+void collect_obs(const Obs& o, void* ctx) {
+  static_cast<std::vector<Obs>*>(ctx)->push_back(o);
+}
+
+// ---------------------------------------------------------------- idle fakes
+
+constexpr uint64_t kPage = 4096;
+constexpr uint64_t kChunk = strata::sampling::kChunkBytes;
+constexpr uint64_t kPresent = uint64_t{1} << 63;
+constexpr uint64_t kSwapped = uint64_t{1} << 62;
+constexpr uint64_t kExclusive = uint64_t{1} << 56;
+constexpr uint64_t kBitmapWords = 0x100000 / 64;  // frames below 0x100000
+constexpr uint64_t kZeroPfn = 0x7f000;
+
+struct FakeIdle {
+  TempDir dir;
+  std::string bitmap = dir.path + "/bitmap";
+  std::string pagemap = dir.path + "/pagemap";
+  std::string maps = dir.path + "/maps";
+
+  FakeIdle() {
+    put_file(pagemap, "");
+    set_bitmap(std::vector<uint64_t>(kBitmapWords));
+  }
+  // Pagemap entry of the page at `addr`.
+  void entry(uint64_t addr, uint64_t value) const {
+    int fd = ::open(pagemap.c_str(), O_WRONLY);
+    REQUIRE(fd >= 0);
+    REQUIRE(pwrite(fd, &value, 8, static_cast<off_t>(addr / kPage * 8)) == 8);
+    ::close(fd);
+  }
+  void present(uint64_t addr, uint64_t pfn) const { entry(addr, kPresent | kExclusive | pfn); }
+  std::vector<uint64_t> get_bitmap() const {
+    std::vector<uint64_t> w(kBitmapWords);
+    int fd = ::open(bitmap.c_str(), O_RDONLY);
+    REQUIRE(fd >= 0);
+    REQUIRE(pread(fd, w.data(), w.size() * 8, 0) == static_cast<ssize_t>(w.size() * 8));
+    ::close(fd);
+    return w;
+  }
+  void set_bitmap(const std::vector<uint64_t>& w) const {
+    int fd = ::open(bitmap.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    REQUIRE(fd >= 0);
+    REQUIRE(pwrite(fd, w.data(), w.size() * 8, 0) == static_cast<ssize_t>(w.size() * 8));
+    ::close(fd);
+  }
+};
+
+void set_bit(std::vector<uint64_t>& w, uint64_t pfn) {
+  w[pfn / 64] |= uint64_t{1} << (pfn % 64);
+}
+void clear_bit(std::vector<uint64_t>& w, uint64_t pfn) {
+  w[pfn / 64] &= ~(uint64_t{1} << (pfn % 64));
+}
+
+// The address space of the idle tests:
+//  A  0x10100000-0x10500000 anonymous, not 2 MiB aligned: chunks A0 (1 MiB),
+//     A1 (2 MiB), A2 (1 MiB)
+//  B  0x20000000-0x20200000 [heap]
+//  E  0x40000000-0x40400000 [anon:strata], resident only in its second chunk
+// and VMAs that must be skipped, with resident pages: a file's data segment,
+// shared anonymous memory, the stack, and a text segment.
+constexpr uint64_t kA = 0x10100000;
+constexpr uint64_t kA1 = 0x10200000;
+constexpr uint64_t kA2 = 0x10400000;
+constexpr uint64_t kAEnd = 0x10500000;
+constexpr uint64_t kB = 0x20000000;
+constexpr uint64_t kE = 0x40000000;
+constexpr uint64_t kFile = 0x30000000;
+constexpr uint64_t kShared = 0x30200000;
+constexpr uint64_t kStack = 0x7ffd0000;
+
+const char* const kMaps =
+    "00400000-00452000 r-xp 00000000 08:01 1234                               /usr/bin/prog\n"
+    "10100000-10500000 rw-p 00000000 00:00 0 \n"
+    "20000000-20200000 rw-p 00000000 00:00 0                                  [heap]\n"
+    "30000000-30200000 rw-p 00001000 08:01 99                                 /usr/lib/x.so\n"
+    "30200000-30400000 rw-s 00000000 00:01 5678                               /dev/zero (deleted)\n"
+    "40000000-40400000 rw-p 00000000 00:00 0                                  [anon:strata]\n"
+    "7ffd0000-7fff0000 rw-p 00000000 00:00 0                                  [stack]\n";
+
+// Frame of each resident page of the covered VMAs, in address order.
+struct Layout {
+  std::vector<std::pair<uint64_t, uint64_t>> pages;  // (address, frame)
+};
+
+Layout build_idle_fake(const FakeIdle& f) {
+  put_file(f.maps, kMaps);
+  Layout l;
+  auto add = [&](uint64_t addr, uint64_t pfn) {
+    f.present(addr, pfn);
+    l.pages.emplace_back(addr, pfn);
+  };
+  // A0: pages 0..99 resident and contiguous, page 100 swapped out.
+  for (uint64_t i = 0; i < 100; ++i) add(kA + i * kPage, 0x10000 + i);
+  f.entry(kA + 100 * kPage, kSwapped | 0x1234);
+  // A1: all 512 resident, frames split between two distant ranges (one
+  // descending), so the chunk's bits are read in more than one window.
+  for (uint64_t i = 0; i < 512; ++i)
+    add(kA1 + i * kPage, i % 2 == 0 ? 0x20000 + i : 0x90000 + (511 - i));
+  // A2: 128 resident on every other frame, 10 more showing the zero page.
+  for (uint64_t i = 0; i < 128; ++i) add(kA2 + i * kPage, 0x30000 + 2 * i);
+  for (uint64_t i = 128; i < 138; ++i) f.present(kA2 + i * kPage, kZeroPfn);
+  // B: a whole chunk of contiguous frames (as a huge page would be).
+  for (uint64_t i = 0; i < 512; ++i) add(kB + i * kPage, 0x40000 + i);
+  // E: one page, in its second chunk.
+  add(kE + kChunk + 5 * kPage, 0x60000);
+  // Skipped VMAs.
+  for (uint64_t i = 0; i < 10; ++i) f.present(kFile + i * kPage, 0x50000 + i);
+  for (uint64_t i = 0; i < 10; ++i) f.present(kShared + i * kPage, 0x51000 + i);
+  for (uint64_t i = 0; i < 10; ++i) f.present(kStack + i * kPage, 0x52000 + i);
+  return l;
+}
+
+// What open() must leave in the bitmap: exactly the covered resident pages
+// marked idle (not the zero page, not the skipped VMAs).
+std::vector<uint64_t> marked(const Layout& l) {
+  std::vector<uint64_t> w(kBitmapWords);
+  for (const auto& [addr, pfn] : l.pages) set_bit(w, pfn);
+  return w;
+}
+
+void check_obs(const Obs& o, uint64_t start, uint64_t end, double fraction, uint64_t rss) {
+  INFO("obs [" << std::hex << o.start << ", " << o.end << ")" << std::dec);
+  CHECK(o.start == start);
+  CHECK(o.end == end);
+  CHECK(o.fraction == fraction);
+  CHECK(o.rss == rss);
+  CHECK(o.anon_huge == 0);
+}
+
+}  // namespace
+
+TEST_CASE("idle: marks, reads and re-marks idle bits per chunk on a fake tree", "[idle]") {
+  REQUIRE(sysconf(_SC_PAGESIZE) == static_cast<long>(kPage));
+  FakeIdle f;
+  Layout l = build_idle_fake(f);
+  IdleSampler s(f.bitmap.c_str(), f.pagemap.c_str(), f.maps.c_str());
+  CHECK(std::strcmp(s.name(), "idle") == 0);
+  s.set_zero_pfns(kZeroPfn, 0);
+  char why[256];
+  REQUIRE(s.open(why, sizeof why));
+  INFO(why);
+
+  // open() starts the first interval: every covered resident page is idle.
+  std::vector<uint64_t> after_open = marked(l);
+  CHECK(f.get_bitmap() == after_open);
+
+  // End of the interval as the kernel would show it: accessed pages lost
+  // their idle bit. Plus bits of pages that are not ours: one in a word the
+  // sampler writes (for the kernel a 0 bit written is a no-op; the fake file
+  // simply stores the word, so the test sees exactly what was written) and
+  // one far from any of our frames, which must not be written at all.
+  std::vector<uint64_t> end = after_open;
+  for (uint64_t i = 50; i < 100; ++i) clear_bit(end, 0x10000 + i);  // A0: half
+  for (uint64_t i = 0; i < 512; i += 4)                             // A1: a quarter
+    clear_bit(end, i % 2 == 0 ? 0x20000 + i : 0x90000 + (511 - i));
+  for (uint64_t i = 0; i < 128; ++i) clear_bit(end, 0x30000 + 2 * i);  // A2: all
+  clear_bit(end, 0x60000);                                             // E: its page
+  set_bit(end, 0x10000 + 100);  // not ours, in A0's last word
+  set_bit(end, 0xf0000);        // not ours, far away
+  f.set_bitmap(end);
+
+  std::vector<Obs> obs;
+  REQUIRE(s.collect(collect_obs, &obs) == 0);
+  REQUIRE(obs.size() == 5);
+  check_obs(obs[0], kA, kA1, 0.5, 100 * kPage);          // swapped page not counted
+  check_obs(obs[1], kA1, kA2, 0.25, 512 * kPage);        // two frame windows
+  check_obs(obs[2], kA2, kAEnd, 1.0, 128 * kPage);       // zero page excluded
+  check_obs(obs[3], kB, kB + kChunk, 0.0, 512 * kPage);  // nothing accessed
+  check_obs(obs[4], kE + kChunk, kE + 2 * kChunk, 1.0, kPage);
+
+  // All our pages are idle again; the word shared with a foreign frame was
+  // written with our bits only; the far word was not touched.
+  std::vector<uint64_t> want = after_open;
+  set_bit(want, 0xf0000);
+  CHECK(f.get_bitmap() == want);
+
+  // Nothing accessed in the next interval.
+  obs.clear();
+  REQUIRE(s.collect(collect_obs, &obs) == 0);
+  REQUIRE(obs.size() == 5);
+  for (const Obs& o : obs) CHECK(o.fraction == 0.0);
+  CHECK(obs[2].rss == 128 * kPage);
+
+  s.close();
+  s.close();  // twice is fine
+  CHECK(s.collect(collect_obs, &obs) == -EBADF);
+}
+
+TEST_CASE("idle: without a known zero page its frame counts as a page", "[idle]") {
+  FakeIdle f;
+  Layout l = build_idle_fake(f);
+  IdleSampler s(f.bitmap.c_str(), f.pagemap.c_str(), f.maps.c_str());
+  s.set_zero_pfns(0, 0);  // no zero page known: its frame counts as a page
+  char why[256];
+  REQUIRE(s.open(why, sizeof why));
+  std::vector<uint64_t> want = marked(l);
+  set_bit(want, kZeroPfn);
+  CHECK(f.get_bitmap() == want);
+  std::vector<Obs> obs;
+  REQUIRE(s.collect(collect_obs, &obs) == 0);
+  REQUIRE(obs.size() == 5);
+  CHECK(obs[2].rss == 138 * kPage);
+  CHECK(obs[2].fraction == 0.0);
+}
+
+TEST_CASE("idle: open() refuses hidden frame numbers without writing", "[idle]") {
+  FakeIdle f;
+  put_file(f.maps, kMaps);
+  for (uint64_t i = 0; i < 10; ++i) f.entry(kA + i * kPage, kPresent);  // frame 0: hidden
+  IdleSampler s(f.bitmap.c_str(), f.pagemap.c_str(), f.maps.c_str());
+  s.set_zero_pfns(0, 0);
+  char why[256];
+  CHECK_FALSE(s.open(why, sizeof why));
+  CHECK(std::string(why) ==
+        "idle: " + f.pagemap + ": page frame numbers read as 0 (needs CAP_SYS_ADMIN)");
+  CHECK(f.get_bitmap() == std::vector<uint64_t>(kBitmapWords));
+  std::vector<Obs> obs;
+  CHECK(s.collect(collect_obs, &obs) == -EBADF);
+}
+
+TEST_CASE("idle: open() names the missing file", "[idle]") {
+  FakeIdle f;
+  put_file(f.maps, kMaps);
+  char why[256];
+  std::string none = f.dir.path + "/none";
+  {
+    IdleSampler s(none.c_str(), f.pagemap.c_str(), f.maps.c_str());
+    CHECK_FALSE(s.open(why, sizeof why));
+    CHECK(std::string(why) == "idle: " + none +
+                                  ": No such file or directory (kernel built without " +
+                                  "CONFIG_IDLE_PAGE_TRACKING)");
+  }
+  {
+    IdleSampler s(f.bitmap.c_str(), none.c_str(), f.maps.c_str());
+    CHECK_FALSE(s.open(why, sizeof why));
+    CHECK(std::string(why) == "idle: " + none + ": No such file or directory");
+  }
+  {
+    IdleSampler s(f.bitmap.c_str(), f.pagemap.c_str(), none.c_str());
+    s.set_zero_pfns(0, 0);
+    CHECK_FALSE(s.open(why, sizeof why));
+    CHECK(std::string(why) == "idle: " + none + ": No such file or directory");
+  }
+}
+
+TEST_CASE("idle: the zero pages' frames found by probing are the zero pages", "[idle]") {
+  int fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  IdleSampler::ZeroPfns z = IdleSampler::probe_zero_pfns(fd);
+  ::close(fd);
+  // /proc/kpageflags is readable only with the privilege that shows frames.
+  int kf = ::open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+  if (kf < 0) {
+    CHECK(z.small == 0);  // frames hidden: nothing can be excluded
+    WARN("no /proc/kpageflags here (" << std::strerror(errno) << "): zero frames not verified");
+    return;
+  }
+  REQUIRE(z.small != 0);
+  constexpr uint64_t kZeroPageFlag = uint64_t{1} << 24;  // KPF_ZERO_PAGE
+  auto flags = [&](uint64_t pfn) {
+    uint64_t v = 0;
+    REQUIRE(pread(kf, &v, 8, static_cast<off_t>(pfn * 8)) == 8);
+    return v;
+  };
+  CHECK((flags(z.small) & kZeroPageFlag) != 0);
+  if (z.huge_first != 0) {
+    CHECK((flags(z.huge_first) & kZeroPageFlag) != 0);
+  } else {
+    WARN("no huge zero page here (transparent huge pages off or its zero page disabled)");
+  }
+  // An ordinary written page is not a zero page.
+  auto* p = static_cast<char*>(
+      mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  REQUIRE(p != MAP_FAILED);
+  p[0] = 1;
+  int pm = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  REQUIRE(pm >= 0);
+  uint64_t e = 0;
+  REQUIRE(pread(pm, &e, 8, static_cast<off_t>(reinterpret_cast<uintptr_t>(p) / kPage * 8)) == 8);
+  ::close(pm);
+  uint64_t pfn = e & ((uint64_t{1} << 55) - 1);
+  CHECK(pfn != z.small);
+  CHECK((flags(pfn) & kZeroPageFlag) == 0);
+  munmap(p, kPage);
+  ::close(kf);
+}
+
+TEST_CASE("idle: open() on this system's paths", "[idle]") {
+  IdleSampler s;
+  char why[256];
+  bool ok = s.open(why, sizeof why);
+  INFO(why);
+  CHECK(std::strncmp(why, "idle: ", 6) == 0);
+  if (!ok) {
+    WARN("idle unavailable here: " << why);
+    std::error_code ec;
+    if (!fs::exists("/sys/kernel/mm/page_idle", ec))
+      CHECK(std::string(why) ==
+            "idle: /sys/kernel/mm/page_idle/bitmap: No such file or directory (kernel built "
+            "without CONFIG_IDLE_PAGE_TRACKING)");
+    return;
+  }
+  // Where it runs: touched chunks show referenced pages, untouched ones none.
+  constexpr int kN = 4;
+  auto* p = static_cast<char*>(
+      mmap(nullptr, kChunk * (kN + 1), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  REQUIRE(p != MAP_FAILED);
+  auto base = (reinterpret_cast<uintptr_t>(p) + kChunk - 1) & ~(kChunk - 1);
+  auto* c = reinterpret_cast<char*>(base);
+  madvise(c, kChunk * kN, MADV_NOHUGEPAGE);
+  std::memset(c, 1, kChunk * kN);
+  std::vector<Obs> obs;
+  REQUIRE(s.collect(collect_obs, &obs) == 0);  // all of it was written: new interval
+  for (int i : {0, 2}) std::memset(c + i * kChunk, 2, kChunk / 2);
+  obs.clear();
+  REQUIRE(s.collect(collect_obs, &obs) == 0);
+  int seen = 0;
+  for (const Obs& o : obs) {
+    if (o.start < base || o.start >= base + kChunk * kN) continue;
+    int i = static_cast<int>((o.start - base) / kChunk);
+    INFO("chunk " << i << " fraction " << o.fraction);
+    ++seen;
+    CHECK(o.rss == kChunk);
+    if (i == 0 || i == 2) {
+      CHECK(o.fraction <= 0.5);
+      CHECK(o.fraction >= 0.25);  // accessed bits behind stale TLB entries are lost
+    } else {
+      CHECK(o.fraction == 0.0);
+    }
+  }
+  CHECK(seen == kN);
+  munmap(p, kChunk * (kN + 1));
+}
+
+// --------------------------------------------------------------- damon fakes
+
+namespace {
+
+constexpr const char* kCtx = "kdamonds/0/contexts/0/";
+constexpr const char* kScheme = "kdamonds/0/contexts/0/schemes/0/";
+
+struct FakeDamon {
+  TempDir dir;
+  std::string root = dir.path + "/admin";
+  std::vector<std::pair<std::string, std::string>> writes;  // relative path, value
+  bool refuse = false;
+  int attempts = 0;
+
+  // A tree as the kernel would show it once everything is created (the fake
+  // cannot create directories when nr_* is written).
+  explicit FakeDamon(const char* nr_kdamonds = "0\n", const char* state = "off\n",
+                     const char* avail = "vaddr\nfvaddr\npaddr\n") {
+    put("kdamonds/nr_kdamonds", nr_kdamonds);
+    put("kdamonds/0/state", state);
+    put("kdamonds/0/pid", "-1\n");
+    put("kdamonds/0/contexts/nr_contexts", "0\n");
+    std::string c = kCtx;
+    put(c + "avail_operations", avail);
+    put(c + "operations", "vaddr\n");
+    put(c + "monitoring_attrs/intervals/sample_us", "5000\n");
+    put(c + "monitoring_attrs/intervals/aggr_us", "100000\n");
+    put(c + "monitoring_attrs/intervals/update_us", "1000000\n");
+    put(c + "monitoring_attrs/nr_regions/min", "10\n");
+    put(c + "monitoring_attrs/nr_regions/max", "1000\n");
+    put(c + "targets/nr_targets", "0\n");
+    put(c + "targets/0/pid_target", "0\n");
+    put(c + "schemes/nr_schemes", "0\n");
+    std::string s = kScheme;
+    put(s + "action", "pageout\n");
+    for (const char* r : {"sz", "nr_accesses", "age"}) {
+      put(s + "access_pattern/" + r + "/min", "7\n");
+      put(s + "access_pattern/" + r + "/max", "7\n");
+    }
+    put(s + "tried_regions/total_bytes", "0\n");
+  }
+  void put(const std::string& rel, const std::string& text) const {
+    put_file(root + "/" + rel, text);
+  }
+  std::string get(const std::string& rel) const { return get_file(root + "/" + rel); }
+  void region(int i, uint64_t start, uint64_t end, uint64_t nr_accesses) const {
+    std::string r = std::string(kScheme) + "tried_regions/" + std::to_string(i) + "/";
+    put(r + "start", std::to_string(start) + "\n");
+    put(r + "end", std::to_string(end) + "\n");
+    put(r + "nr_accesses", std::to_string(nr_accesses) + "\n");
+    put(r + "age", "3\n");
+  }
+  static bool hook(const char* path, const char* value, void* ctx) {
+    auto* f = static_cast<FakeDamon*>(ctx);
+    ++f->attempts;
+    std::string p = path;
+    REQUIRE(p.rfind(f->root + "/", 0) == 0);  // never outside the tree
+    f->writes.emplace_back(p.substr(f->root.size() + 1), value);
+    return !f->refuse;
+  }
+  void attach(DamonSampler& s) { s.set_write_hook(hook, this); }
+};
+
+using Writes = std::vector<std::pair<std::string, std::string>>;
+
+Writes setup_writes(const std::string& pid, const std::string& sample = "5000",
+                    const std::string& aggr = "100000") {
+  std::string c = kCtx;
+  std::string s = kScheme;
+  return {
+      {"kdamonds/nr_kdamonds", "1"},
+      {"kdamonds/0/contexts/nr_contexts", "1"},
+      {c + "operations", "vaddr"},
+      {c + "monitoring_attrs/intervals/sample_us", sample},
+      {c + "monitoring_attrs/intervals/aggr_us", aggr},
+      {c + "monitoring_attrs/intervals/update_us", "1000000"},
+      {c + "monitoring_attrs/nr_regions/min", "10"},
+      {c + "monitoring_attrs/nr_regions/max", "1000"},
+      {c + "targets/nr_targets", "1"},
+      {c + "targets/0/pid_target", pid},
+      {c + "schemes/nr_schemes", "1"},
+      {s + "action", "stat"},
+      {s + "access_pattern/sz/min", "0"},
+      {s + "access_pattern/sz/max", "18446744073709551615"},
+      {s + "access_pattern/nr_accesses/min", "0"},
+      {s + "access_pattern/nr_accesses/max", "4294967295"},
+      {s + "access_pattern/age/min", "0"},
+      {s + "access_pattern/age/max", "4294967295"},
+      {"kdamonds/0/state", "on"},
+  };
+}
+
+}  // namespace
+
+TEST_CASE("damon: open() sets up kdamond 0, collect() reads tried regions, close() undoes",
+          "[damon]") {
+  FakeDamon f;
+  {
+    DamonSampler s(f.root.c_str(), DamonAttrs{}, 4242);
+    f.attach(s);
+    CHECK(std::strcmp(s.name(), "damon") == 0);
+    char why[256];
+    REQUIRE(s.open(why, sizeof why));
+    CHECK(std::string(why) ==
+          "damon: kdamond 0 monitors pid 4242 (vaddr, sample 5000 us, aggr 100000 us, 10-1000 "
+          "regions)");
+    Writes want = setup_writes("4242");
+    CHECK(f.writes == want);
+    // What the files hold now (the fake stores what was written).
+    CHECK(f.get("kdamonds/nr_kdamonds") == "1");
+    CHECK(f.get(std::string(kCtx) + "targets/0/pid_target") == "4242");
+    CHECK(f.get(std::string(kScheme) + "action") == "stat");
+    CHECK(f.get(std::string(kScheme) + "access_pattern/sz/max") == "18446744073709551615");
+    CHECK(f.get("kdamonds/0/state") == "on");
+
+    // Regions as the kernel lists them: one spanning chunk borders on both
+    // sides, one inside a chunk, one page, and one of exactly two chunks
+    // with more accesses than an interval can hold (clamped).
+    f.region(0, 0x10100000, 0x10500000, 10);
+    f.region(1, 0x10500000, 0x10600000, 20);
+    f.region(2, 0x7f0000000000, 0x7f0000001000, 0);
+    f.region(3, 0x20000000, 0x20400000, 25);
+    std::vector<Obs> obs;
+    REQUIRE(s.collect(collect_obs, &obs) == 0);
+    CHECK(f.writes.size() == want.size() + 1);
+    CHECK(f.writes.back() == std::make_pair(std::string("kdamonds/0/state"),
+                                            std::string("update_schemes_tried_regions")));
+    REQUIRE(obs.size() == 7);
+    check_obs(obs[0], 0x10100000, 0x10200000, 0.5, 0);  // 10 of 100000/5000 = 20
+    check_obs(obs[1], 0x10200000, 0x10400000, 0.5, 0);
+    check_obs(obs[2], 0x10400000, 0x10500000, 0.5, 0);
+    check_obs(obs[3], 0x10500000, 0x10600000, 1.0, 0);
+    check_obs(obs[4], 0x7f0000000000, 0x7f0000001000, 0.0, 0);
+    check_obs(obs[5], 0x20000000, 0x20200000, 1.0, 0);
+    check_obs(obs[6], 0x20200000, 0x20400000, 1.0, 0);
+
+    s.close();
+    Writes tail(f.writes.end() - 2, f.writes.end());
+    CHECK(tail == Writes{{"kdamonds/0/state", "off"}, {"kdamonds/nr_kdamonds", "0"}});
+    CHECK(f.get("kdamonds/nr_kdamonds") == "0");
+    size_t n = f.writes.size();
+    s.close();  // twice: nothing more
+    CHECK(f.writes.size() == n);
+    CHECK(s.collect(collect_obs, &obs) == -EBADF);
+  }
+  CHECK(f.writes.size() == setup_writes("4242").size() + 3);  // the destructor wrote nothing
+}
+
+TEST_CASE("damon: the destructor stops and removes its own kdamond", "[damon]") {
+  FakeDamon f;
+  {
+    DamonSampler s(f.root.c_str());  // this process
+    f.attach(s);
+    char why[256];
+    REQUIRE(s.open(why, sizeof why));
+    CHECK(f.writes == setup_writes(std::to_string(getpid())));
+  }
+  Writes tail(f.writes.end() - 2, f.writes.end());
+  CHECK(tail == Writes{{"kdamonds/0/state", "off"}, {"kdamonds/nr_kdamonds", "0"}});
+}
+
+TEST_CASE("damon: custom intervals set the access scale", "[damon]") {
+  FakeDamon f;
+  DamonAttrs a;
+  a.sample_us = 1000;
+  a.aggr_us = 50000;  // at most 50 accesses per region and interval
+  DamonSampler s(f.root.c_str(), a, 7);
+  f.attach(s);
+  char why[256];
+  REQUIRE(s.open(why, sizeof why));
+  CHECK(f.writes == setup_writes("7", "1000", "50000"));
+  f.region(0, 0x1000, 0x3000, 25);
+  f.region(1, 0x3000, 0x5000, 5);
+  std::vector<Obs> obs;
+  REQUIRE(s.collect(collect_obs, &obs) == 0);
+  REQUIRE(obs.size() == 2);
+  check_obs(obs[0], 0x1000, 0x3000, 0.5, 0);
+  check_obs(obs[1], 0x3000, 0x5000, 0.1, 0);
+}
+
+TEST_CASE("damon: a malformed tried region fails collect()", "[damon]") {
+  FakeDamon f;
+  DamonSampler s(f.root.c_str(), DamonAttrs{}, 7);
+  f.attach(s);
+  char why[256];
+  REQUIRE(s.open(why, sizeof why));
+  f.region(0, 0x1000, 0x3000, 5);
+  f.put(std::string(kScheme) + "tried_regions/0/nr_accesses", "many\n");
+  std::vector<Obs> obs;
+  CHECK(s.collect(collect_obs, &obs) == -EIO);
+  fs::remove(f.root + "/" + kScheme + "tried_regions/0/end");
+  CHECK(s.collect(collect_obs, &obs) == -ENOENT);
+}
+
+TEST_CASE("damon: refuses a kdamond that someone else runs, without writing", "[damon]") {
+  FakeDamon f("1\n", "on\n");
+  DamonSampler s(f.root.c_str(), DamonAttrs{}, 7);
+  f.attach(s);
+  char why[256];
+  CHECK_FALSE(s.probe(why, sizeof why));
+  CHECK(std::string(why) ==
+        "damon: kdamond 0 is in use by another user (nr_kdamonds cannot change while it runs)");
+  std::memset(why, 0, sizeof why);
+  CHECK_FALSE(s.open(why, sizeof why));
+  CHECK(std::string(why) ==
+        "damon: kdamond 0 is in use by another user (nr_kdamonds cannot change while it runs)");
+  CHECK(f.attempts == 0);
+  CHECK(f.get("kdamonds/nr_kdamonds") == "1\n");
+  CHECK(f.get("kdamonds/0/state") == "on\n");
+  s.close();
+  CHECK(f.attempts == 0);  // close() does not touch what it did not create
+  std::vector<Obs> obs;
+  CHECK(s.collect(collect_obs, &obs) == -EBADF);
+  CHECK(f.attempts == 0);
+}
+
+TEST_CASE("damon: refuses a stopped kdamond set up by someone else", "[damon]") {
+  FakeDamon f("1\n", "off\n");
+  DamonSampler s(f.root.c_str(), DamonAttrs{}, 7);
+  f.attach(s);
+  char why[256];
+  CHECK_FALSE(s.open(why, sizeof why));
+  CHECK(std::string(why) ==
+        "damon: 1 stopped kdamond(s) set up by another user (writing nr_kdamonds would "
+        "destroy them)");
+  CHECK(f.attempts == 0);
+}
+
+TEST_CASE("damon: a second kdamond running is found too", "[damon]") {
+  FakeDamon f("2\n", "off\n");
+  f.put("kdamonds/1/state", "on\n");
+  DamonSampler s(f.root.c_str(), DamonAttrs{}, 7);
+  f.attach(s);
+  char why[256];
+  CHECK_FALSE(s.open(why, sizeof why));
+  CHECK(std::string(why) ==
+        "damon: kdamond 1 is in use by another user (nr_kdamonds cannot change while it runs)");
+  CHECK(f.attempts == 0);
+}
+
+TEST_CASE("damon: reasons without DAMON sysfs, vaddr, or tried regions", "[damon]") {
+  char why[256];
+  SECTION("no sysfs interface") {
+    TempDir d;
+    std::string root = d.path + "/admin";
+    DamonSampler s(root.c_str());
+    CHECK_FALSE(s.open(why, sizeof why));
+    CHECK(std::string(why) == "damon: " + root +
+                                  ": No such file or directory (kernel built without "
+                                  "CONFIG_DAMON_SYSFS)");
+  }
+  SECTION("vaddr operations not built in: the kdamond is removed again") {
+    FakeDamon f("0\n", "off\n", "paddr\n");
+    DamonSampler s(f.root.c_str(), DamonAttrs{}, 7);
+    f.attach(s);
+    CHECK_FALSE(s.open(why, sizeof why));
+    CHECK(std::string(why) == "damon: vaddr monitoring not built in (avail_operations: paddr)");
+    CHECK(f.writes == Writes{{"kdamonds/nr_kdamonds", "1"},
+                             {"kdamonds/0/contexts/nr_contexts", "1"},
+                             {"kdamonds/nr_kdamonds", "0"}});
+  }
+  SECTION("no tried regions (before Linux 6.2): removed again") {
+    FakeDamon f;
+    fs::remove_all(f.root + "/" + kScheme + "tried_regions");
+    DamonSampler s(f.root.c_str(), DamonAttrs{}, 7);
+    f.attach(s);
+    CHECK_FALSE(s.open(why, sizeof why));
+    CHECK(std::string(why) == "damon: " + f.root + "/" + kScheme +
+                                  "tried_regions: No such file or directory (kernel without "
+                                  "DAMOS tried regions, before Linux 6.2)");
+    Writes want = setup_writes("7");
+    want.pop_back();  // never started
+    want.emplace_back("kdamonds/nr_kdamonds", "0");
+    CHECK(f.writes == want);
+  }
+  SECTION("a write failing midway: removed again, never started") {
+    FakeDamon f;
+    fs::remove(f.root + "/" + kCtx + "targets/0/pid_target");
+    DamonSampler s(f.root.c_str(), DamonAttrs{}, 7);
+    f.attach(s);
+    CHECK_FALSE(s.open(why, sizeof why));
+    CHECK(std::string(why) ==
+          "damon: " + f.root + "/" + kCtx + "targets/0/pid_target: No such file or directory");
+    Writes want = setup_writes("7");
+    want.resize(10);  // up to the pid_target attempt
+    want.emplace_back("kdamonds/nr_kdamonds", "0");
+    CHECK(f.writes == want);
+    CHECK(f.get("kdamonds/nr_kdamonds") == "0");
+  }
+  SECTION("invalid attributes, before anything is read or written") {
+    FakeDamon f;
+    DamonAttrs a;
+    a.aggr_us = 1000;  // shorter than a sample
+    DamonSampler s(f.root.c_str(), a, 7);
+    f.attach(s);
+    CHECK_FALSE(s.open(why, sizeof why));
+    CHECK(std::string(why) ==
+          "damon: invalid attributes (sample 5000 us, aggr 1000 us, regions 10-1000)");
+    CHECK(f.attempts == 0);
+  }
+}
+
+TEST_CASE("damon: a refusing write hook keeps every file as it was", "[damon]") {
+  FakeDamon f;
+  f.refuse = true;
+  DamonSampler s(f.root.c_str(), DamonAttrs{}, 7);
+  f.attach(s);
+  char why[256];
+  CHECK(s.probe(why, sizeof why));  // the tree is free
+  CHECK_FALSE(s.open(why, sizeof why));
+  CHECK(std::string(why) == "damon: " + f.root + "/kdamonds/nr_kdamonds: Operation not permitted");
+  CHECK(f.attempts == 1);
+  CHECK(f.get("kdamonds/nr_kdamonds") == "0\n");
+}
+
+TEST_CASE("damon: open() on this system's paths never writes", "[damon]") {
+  // Every write is refused: even a bug could not change the real kdamonds.
+  struct Guard {
+    int attempts = 0;
+  } g;
+  DamonSampler s;
+  s.set_write_hook(
+      [](const char*, const char*, void* ctx) {
+        ++static_cast<Guard*>(ctx)->attempts;
+        return false;
+      },
+      &g);
+  char probe_why[256];
+  bool is_free = s.probe(probe_why, sizeof probe_why);
+  CHECK(g.attempts == 0);
+  char why[256];
+  CHECK_FALSE(s.open(why, sizeof why));
+  INFO(why);
+  WARN("damon unavailable here: " << why);
+  CHECK(std::strncmp(why, "damon: ", 7) == 0);
+  if (is_free) {
+    CHECK(g.attempts == 1);  // the first write (nr_kdamonds), refused
+  } else {
+    CHECK(g.attempts == 0);  // refused before any write
+    CHECK(std::string(why) == probe_why);
+  }
+  // On this project's host a foreign kdamond runs: say so exactly.
+  std::string nr = get_file("/sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds");
+  std::string state = get_file("/sys/kernel/mm/damon/admin/kdamonds/0/state");
+  if (nr == "1\n" && state == "on\n")
+    CHECK(std::string(why) ==
+          "damon: kdamond 0 is in use by another user (nr_kdamonds cannot change while it runs)");
+  s.close();
+  CHECK(g.attempts == (is_free ? 1 : 0));
+}
