@@ -18,6 +18,10 @@
 //   node bytes  the footprint's pages on each node, and not present
 //   cpu_ms      process CPU time over the access loop, all threads: a
 //               preloaded library's background work shows up as cpu_ms - loop_ms
+//   migrated_MiB, engine_ms, sampler_ms
+//               under strata (found through strata.h, without linking it): bytes
+//               its engine moved, and the CPU time of the engine and of its
+//               sampling part, all cumulative; 0 without strata
 //
 //   strata-bench-hotset [--footprint=512M] [--hot=64M] [--hot-fraction=0.9]
 //                       [--alloc=chunks|block] [--chunk=2M] [--intervals=10]
@@ -346,7 +350,7 @@ int main(int argc, char** argv) {
   if (o.csv) {
     std::printf("interval,phase,accesses,fast_hit,oracle_hit");
     for (int n = 0; n <= max_node; ++n) std::printf(",node%d_bytes", n);
-    std::printf(",absent_bytes,loop_ms,cpu_ms,migrated_bytes,engine_cpu_ms\n");
+    std::printf(",absent_bytes,loop_ms,cpu_ms,migrated_bytes,engine_cpu_ms,sampler_cpu_ms\n");
   } else {
     std::printf("# %s: footprint %.1f MiB as %s; hot set %.1f MiB gets %.0f%% of accesses", kProg,
                 static_cast<double>(o.footprint) / kMiB,
@@ -368,8 +372,8 @@ int main(int argc, char** argv) {
       std::snprintf(label, sizeof label, "node%d_MiB", n);
       std::printf(" %13s", label);
     }
-    std::printf(" %10s %8s %8s %12s %10s\n", "absent_MiB", "loop_ms", "cpu_ms", "migrated_MiB",
-                "engine_ms");
+    std::printf(" %10s %8s %8s %12s %10s %10s\n", "absent_MiB", "loop_ms", "cpu_ms",
+                "migrated_MiB", "engine_ms", "sampler_ms");
   }
   std::fflush(stdout);
 
@@ -425,21 +429,22 @@ int main(int argc, char** argv) {
     if (strata_get_stats(&st) != 0 || st.size < sizeof st) st = strata_stats{};
     const uint64_t migrated = st.promoted_bytes + st.demoted_bytes;
     const double engine_ms = static_cast<double>(st.engine_cpu_ns) / 1e6;
+    const double sampler_ms = static_cast<double>(st.sampler_cpu_ns) / 1e6;
 
     if (o.csv) {
       std::printf("%" PRIu64 ",%d,%" PRIu64 ",%.4f,%.4f", interval, phase, accesses,
                   static_cast<double>(fast) / acc, static_cast<double>(best) / acc);
       for (uint64_t n : pl.node_pages) std::printf(",%" PRIu64, n * kPage);
-      std::printf(",%" PRIu64 ",%.1f,%.1f,%" PRIu64 ",%.1f\n", pl.absent_pages * kPage, t1 - t0,
-                  cpu, migrated, engine_ms);
+      std::printf(",%" PRIu64 ",%.1f,%.1f,%" PRIu64 ",%.1f,%.1f\n", pl.absent_pages * kPage,
+                  t1 - t0, cpu, migrated, engine_ms, sampler_ms);
     } else {
       std::printf("%8" PRIu64 " %5d %12" PRIu64 " %8.3f %10.3f", interval, phase, accesses,
                   static_cast<double>(fast) / acc, static_cast<double>(best) / acc);
       for (uint64_t n : pl.node_pages)
         std::printf(" %13.1f", static_cast<double>(n * kPage) / kMiB);
-      std::printf(" %10.1f %8.0f %8.0f %12.1f %10.1f\n",
+      std::printf(" %10.1f %8.0f %8.0f %12.1f %10.1f %10.1f\n",
                   static_cast<double>(pl.absent_pages * kPage) / kMiB, t1 - t0, cpu,
-                  static_cast<double>(migrated) / kMiB, engine_ms);
+                  static_cast<double>(migrated) / kMiB, engine_ms, sampler_ms);
     }
     std::fflush(stdout);
   }

@@ -159,6 +159,28 @@ class Planner {
     return -1;
   }
 
+  // The coldest chunk of tier u that is cold enough to give way to a chunk of
+  // heat h and frees enough room for `bytes`: the coldest movable one, or if
+  // that one is too small (a nearly empty chunk), the next colder-enough ones,
+  // a bounded number of them.
+  int64_t swap_partner(int u, uint64_t bytes, double h, double margin) {
+    constexpr int kTries = 16;
+    const std::vector<uint32_t>& order = plan_->scratch.order;
+    if (coldest_movable(u) < 0) return -1;
+    int tries = 0;
+    for (size_t k = cursor_[u]; k < end_[u] && tries < kTries; ++k) {
+      const uint32_t i = order[k];
+      const PlanChunk& v = chunks_[i];
+      if (plan_->scratch.state[i] == kMoved || v.pinned || held(v)) continue;
+      const double hv = heat_of(v);
+      const bool colder = hv < h && (hv <= cfg_.demote || (margin > 0 && hv <= h - margin));
+      if (!colder) return -1;  // the rest are hotter still
+      if (room(u, bytes, v.bytes)) return i;
+      ++tries;
+    }
+    return -1;
+  }
+
   // Rule 2: hottest first, each to the fastest tier that takes it.
   void promote_hot() {
     Plan::Scratch& s = plan_->scratch;
@@ -193,12 +215,9 @@ class Planner {
           }
           continue;
         }
-        const int64_t v = coldest_movable(u);
+        const int64_t v = swap_partner(u, c.bytes, h, margin);
         if (v < 0) continue;
         const PlanChunk& victim = chunks_[v];
-        const double hv = heat_of(victim);
-        const bool colder = hv < h && (hv <= cfg_.demote || (margin > 0 && hv <= h - margin));
-        if (!colder || !room(u, c.bytes, victim.bytes)) continue;
         const int to = slower_with_room(u, victim.bytes, c.tier, c.bytes);
         if (to < 0) continue;
         if (c.bytes > budget_ || victim.bytes > budget_ - c.bytes) {

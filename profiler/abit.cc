@@ -1,6 +1,7 @@
 #include "profiler/abit.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -44,6 +45,28 @@ int clear() {
   int err = n == 1 ? 0 : -errno;
   ::close(fd);
   return err;
+}
+
+int flush_tlb() {
+  constexpr size_t kPages = 64;
+  constexpr size_t kLen = kPages * 4096;
+  static char* area = nullptr;  // kept for the life of the process
+  char* a = __atomic_load_n(&area, __ATOMIC_ACQUIRE);
+  if (a == nullptr) {
+    void* m = ::mmap(nullptr, kLen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return -errno;
+    a = static_cast<char*>(m);
+    for (size_t i = 0; i < kPages; ++i) a[i * 4096] = 1;  // present PTEs to change
+    char* expected = nullptr;
+    if (!__atomic_compare_exchange_n(&area, &expected, a, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE)) {
+      ::munmap(m, kLen);
+      a = expected;
+    }
+  }
+  if (::mprotect(a, kLen, PROT_READ) != 0) return -errno;
+  if (::mprotect(a, kLen, PROT_READ | PROT_WRITE) != 0) return -errno;
+  return 0;
 }
 
 int scan(uintptr_t lo, uintptr_t hi, void (*fn)(const Vma& v, void* ctx), void* ctx, char* buf,

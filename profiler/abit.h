@@ -23,7 +23,18 @@ struct Vma {
 };
 
 // Clears the accessed bits of all the process's pages. 0 or -errno.
+// The kernel does not flush the TLB after clearing them (x86 clears them with
+// the no-flush primitive), so a page whose translation stays cached is never
+// marked accessed again: see flush_tlb().
 int clear();
+
+// Makes the CPUs drop this process's cached translations, so that the next
+// access to every page walks the page tables and sets its accessed bit again.
+// Without it, the hottest pages (their translations never leave the TLB; in
+// a TCG guest the TLB is huge) read as unreferenced. Changes the protection
+// of a private 64-page mapping twice: the kernel flushes a range over 33 pages
+// as a whole (flush_tlb_mm_range's tlb_single_page_flush_ceiling). 0 or -errno.
+int flush_tlb();
 
 // Calls fn for each VMA overlapping [lo, hi) (hi 0 = no upper bound), in
 // address order. `buf` is scratch space (at least 4 KiB; 64 KiB reads fewer
@@ -41,7 +52,10 @@ class AbitSampler final : public sampling::Sampler {
  public:
   const char* name() const override { return "abit"; }
   bool open(char* why, size_t cap) override;
-  void arm() override { armed_ = clear(); }
+  void arm() override {
+    armed_ = clear();
+    if (armed_ == 0) armed_ = flush_tlb();
+  }
   int collect(sampling::Sink sink, void* ctx) override;
 
  private:

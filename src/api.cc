@@ -208,6 +208,7 @@ int api_get_stats(strata_stats* out) {
   s.demotions = c.demotions;
   s.migrate_failed_pages = c.pages_failed;
   s.engine_cpu_ns = c.sample_ns + c.migrate_ns;
+  s.sampler_cpu_ns = c.sample_ns;
   std::snprintf(s.sampler, sizeof s.sampler, "%s", engine::running() ? engine::sampler_name() : "");
   const size_t n = std::min<size_t>(out->size, sizeof s);
   s.size = static_cast<unsigned>(n);

@@ -21,6 +21,9 @@
 #include "allocator/sys.h"
 #include "policy/migrate_plan.h"
 #include "profiler/abit.h"
+#include "profiler/damon.h"
+#include "profiler/idle.h"
+#include "profiler/perf_sampler.h"
 #include "profiler/heat.h"
 #include "profiler/sampler.h"
 #include "profiler/trace.h"
@@ -33,6 +36,11 @@ using sampling::kChunkBytes;
 using sampling::kChunkShift;
 constexpr uintptr_t kPage = sys::kPageSize;
 constexpr int kProbes = 8;  // pages probed per chunk for its node and residency
+// Heat scaling (Engine::interval): chunks this small do not set the scale (a
+// nearly empty chunk holding one busy page would), and a window whose top
+// chunk saw less than this is treated as having seen nothing.
+constexpr double kMinRankBytes = 256 * 1024;
+constexpr double kMinTop = 0.02;
 
 struct AtomicCounters {
   std::atomic<uint64_t> v[sizeof(Counters) / sizeof(uint64_t)];
@@ -85,7 +93,8 @@ class Engine {
   }
 
   sampling::Sampler* sampler() { return sampler_.get(); }
-  // Referenced bytes / observed bytes in the last interval, -1 if none observed.
+  // Referenced bytes / observed bytes in the last interval, scaled like the
+  // heat (the top chunk reads 1); -1 if the window saw nothing.
   double referenced_share() const { return referenced_share_; }
 
   void interval() {
@@ -100,18 +109,31 @@ class Engine {
     int r = sampler_->collect(&Engine::on_obs, this);
     if (r != 0) COUNTER(sampler_errors).fetch_add(1, std::memory_order_relaxed);
     probe();
+    // Heat is relative: fractions are scaled so the most referenced chunk of
+    // the window reads 1. A window in which the program paused, or one too
+    // short to see much, then still ranks chunks the same way; a window that
+    // saw nothing at all carries no information and is not observed.
     double seen = 0;
     double referenced = 0;
-    for (auto& [id, c] : chunks_) {
+    double top = 0;
+    for (const auto& [id, c] : chunks_) {
       if (c.fraction < 0) continue;
-      heat_.observe(interval_, id, c.fraction);
       const auto b = static_cast<double>(bytes(c));
       seen += b;
       referenced += b * c.fraction;
+      if (b >= kMinRankBytes) top = std::max(top, c.fraction);
     }
-    referenced_share_ = seen > 0 ? referenced / seen : -1;
-    heat_.end_interval(interval_);
+    // The window adapts to the scaled share (see thread_main), which does not
+    // move when the program pauses for part of a window.
+    referenced_share_ = seen > 0 && top >= kMinTop ? referenced / seen / top : -1;
+    if (top >= kMinTop) {
+      ++heat_seq_;  // the heat model's own clock: skipped windows do not decay heat
+      for (const auto& [id, c] : chunks_)
+        if (c.fraction >= 0) heat_.observe(heat_seq_, id, std::min(1.0, c.fraction / top));
+      heat_.end_interval(heat_seq_);
+    }
     const uint64_t c1 = now_ns(CLOCK_THREAD_CPUTIME_ID);
+    last_sample_ms_ = static_cast<double>(c1 - c0) / 1e6;
     COUNTER(sample_ns).fetch_add(c1 - c0, std::memory_order_relaxed);
     if (cfg_.enabled) migrate();
     COUNTER(migrate_ns).fetch_add(now_ns(CLOCK_THREAD_CPUTIME_ID) - c1, std::memory_order_relaxed);
@@ -136,7 +158,12 @@ class Engine {
         uintptr_t cs = c << kChunkShift;
         uintptr_t s = std::max(lo, cs);
         uintptr_t e = std::min(hi, cs + kChunkBytes);
-        ChunkState& st = chunks_[c];
+        auto [it, fresh] = chunks_.try_emplace(c);
+        ChunkState& st = it->second;
+        // A chunk that just appeared was just written (allocation, first
+        // touch) and reads hot once: it waits `hold` intervals like a chunk
+        // that just moved.
+        if (fresh) st.moved_at = interval_;
         if (st.seen != interval_) {
           st.lo = s;
           st.hi = e;
@@ -320,10 +347,11 @@ class Engine {
     COUNTER(skipped_no_room).fetch_add(ps.skipped_no_room, std::memory_order_relaxed);
     for (const Move& m : plan_.moves) execute(m);
     STRATA_LOG(LogLevel::kDebug,
-               "engine: interval %llu: %zu chunks, %llu hot, referenced %.2f; tier 0 %llu/%llu "
-               "MiB; plan: %zu moves, skipped pinned %u held %u budget %u no-room %u",
+               "engine: interval %llu: %zu chunks, %llu hot, referenced %.2f, sampled in %.1f ms; "
+               "tier 0 %llu/%llu MiB; plan: %zu moves, skipped pinned %u held %u budget %u "
+               "no-room %u",
                static_cast<unsigned long long>(interval_), plan_chunks_.size(),
-               static_cast<unsigned long long>(hot), referenced_share_,
+               static_cast<unsigned long long>(hot), referenced_share_, last_sample_ms_,
                static_cast<unsigned long long>(tiers[0].resident >> 20),
                static_cast<unsigned long long>(tiers[0].limit >> 20), plan_.moves.size(),
                ps.skipped_pinned, ps.skipped_held, ps.skipped_budget, ps.skipped_no_room);
@@ -410,7 +438,9 @@ class Engine {
   std::unique_ptr<sampling::Sampler> sampler_;
   HeatTable heat_;
   uint64_t interval_ = 0;
+  uint64_t heat_seq_ = 0;
   double referenced_share_ = -1;
+  double last_sample_ms_ = 0;
   std::unordered_map<uint64_t, ChunkState> chunks_;
   std::vector<Region> regions_;
   std::vector<Region> hints_;
@@ -445,6 +475,14 @@ std::unique_ptr<sampling::Sampler> make(SamplerKind k, const SamplerConfig& sc) 
       return std::make_unique<abit::AbitSampler>();
     case SamplerKind::kTrace:
       return std::make_unique<TraceSampler>(sc.trace);
+    case SamplerKind::kPebs:
+      return std::make_unique<sampling::PerfSampler>(sampling::PerfSampler::Mode::kPebs, sc.period);
+    case SamplerKind::kIbs:
+      return std::make_unique<sampling::PerfSampler>(sampling::PerfSampler::Mode::kIbs, sc.period);
+    case SamplerKind::kIdle:
+      return std::make_unique<sampling::IdleSampler>();
+    case SamplerKind::kDamon:
+      return std::make_unique<sampling::DamonSampler>();
     default:
       return nullptr;
   }
@@ -512,9 +550,9 @@ void* thread_main(void*) {
   const SamplerConfig& sc = g_pol->sampler;
   const uint64_t interval_ms = g_pol->migrate.interval_ms;
   // The accessed-bit window: fixed (window=T) or adapted so that the share of
-  // sampled memory that reads as referenced stays between 10% and 50%: long
-  // windows saturate (memory touched now and then looks as hot as the hot
-  // set), short ones see nothing.
+  // sampled memory that reads as referenced (scaled to the top chunk) stays
+  // between 10% and 60%: long windows saturate (memory touched now and then
+  // looks as hot as the hot set), short ones see nothing.
   const uint64_t max_window = std::max<uint64_t>(1, interval_ms / 2);
   uint64_t window_ms = sc.window_ms != 0 ? std::min<uint64_t>(sc.window_ms, interval_ms)
                                          : std::max<uint64_t>(1, interval_ms / 10);
@@ -532,7 +570,7 @@ void* thread_main(void*) {
     const double referenced = g_engine->referenced_share();
     pthread_mutex_unlock(&g_lock);
     if (sc.window_ms == 0 && referenced >= 0) {
-      if (referenced > 0.5)
+      if (referenced > 0.6)
         window_ms = std::max<uint64_t>(1, window_ms / 2);
       else if (referenced < 0.1)
         window_ms = std::min(max_window, window_ms * 2);

@@ -77,7 +77,8 @@ struct strata_stats {
   unsigned long long promotions;        /* chunk moves up */
   unsigned long long demotions;         /* chunk moves down */
   unsigned long long migrate_failed_pages;
-  unsigned long long engine_cpu_ns; /* CPU time of sampling, heat model and moves */
+  unsigned long long engine_cpu_ns;  /* CPU time of sampling, heat model and moves */
+  unsigned long long sampler_cpu_ns; /* ... of which sampling and the heat model */
   char sampler[16];                 /* "abit", "pebs", ...; "" when no engine runs */
 };
 

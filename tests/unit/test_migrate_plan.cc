@@ -186,6 +186,19 @@ TEST_CASE("plan: a hot chunk swaps with a colder one when the tier is full", "[p
     std::vector<PlanChunk> c = {chunk(1, 0, 0.3), chunk(10, 1, 0.3)};
     CHECK(plan({tier(1, 100, 100), tier(0)}, c, kNoLimit, odd).moves.empty());
   }
+  SECTION("a nearly empty coldest chunk does not block the swap") {
+    // Tier 0 is full to the byte: swapping the 4 KiB chunk 1 for a 2 MiB one
+    // would overfill it, so the next colder-enough chunk (2) gives way.
+    std::vector<PlanChunk> c = {chunk(1, 0, 0.0), chunk(2, 0, 0.2), chunk(3, 0, 0.9),
+                                chunk(10, 1, 1.0)};
+    c[0].bytes = 4096;
+    std::vector<PlanTier> t = {tier(0, 100, 100), tier(0)};
+    t[0].limit = 3 * kChunk - kChunk + 4096;  // exactly chunks 1, 2 and 3
+    Plan p = plan(t, c);
+    const std::vector<Move> want = {mv(2, 0, 1, MoveReason::kSwapOut),
+                                    mv(10, 1, 0, MoveReason::kSwapIn)};
+    CHECK(p.moves == want);
+  }
   SECTION("warm chunks (between demote and promote) do not move on their own") {
     std::vector<PlanChunk> c = {chunk(1, 0, 0.11), chunk(10, 1, 0.49)};
     CHECK(plan({tier(10), tier(0)}, c).moves.empty());
