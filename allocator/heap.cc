@@ -569,6 +569,7 @@ int tier_of(const void* p) {
   uintptr_t off = u - g_base;
   if (off < g_total) {
     int s = static_cast<int>(off >> g_shift);
+    if (s == kSampleSlot) return g_heaps[s].enabled ? 0 : -1;  // the profiler's tier-0 blocks
     return s < n && g_heaps[s].enabled && !g_heaps[s].file ? s : -1;
   }
   for (int t = 1; t < n; ++t) {
@@ -779,7 +780,8 @@ bool set_chunk_vmas(bool no_thp, std::string* why) {
   g_no_thp = no_thp;
   g_chunk_vmas.store(true, std::memory_order_release);
   // What the heaps carved so far.
-  for (int i = 0; i < ntiers(); ++i) {
+  for (int i = 0; i < kMaxTiers; ++i) {
+    if (i >= ntiers() && i != kSampleSlot) continue;
     Heap& h = g_heaps[i];
     if (!h.enabled || h.file) continue;
     uintptr_t used = h.bump.load(std::memory_order_relaxed) - h.lo;
@@ -788,6 +790,60 @@ bool set_chunk_vmas(bool no_thp, std::string* why) {
   *why = "2 MiB chunk VMAs, up to " + std::to_string(budget * 2 * 2) + " MiB of heap" +
          (no_thp ? ", without transparent huge pages" : ", transparent huge pages kept");
   return true;
+}
+
+bool enable_sample_heap(std::string* why) {
+  ReentrancyGuard g;
+  Heap& h = g_heaps[kSampleSlot];
+  if (h.enabled) return true;
+  if (g_plain) {
+    *why = "no tier ranges reserved (plain mode)";
+    return false;
+  }
+  if (ntiers() > kSampleSlot) {
+    *why = "all " + std::to_string(kMaxTiers) + " address slots are tiers";
+    return false;
+  }
+  const Heap& t0 = g_heaps[0];
+  h.lo = g_base + (static_cast<uintptr_t>(kSampleSlot) << g_shift);
+  h.end = h.hi = h.lo + (uintptr_t{1} << g_shift);
+  h.bump.store(h.lo, std::memory_order_relaxed);
+  h.file = false;
+  init_hooks(&h, 0);
+  std::memcpy(h.mask, t0.mask, sizeof h.mask);
+  h.maxnode = t0.maxnode;
+  h.mode = t0.mode;
+  h.bind = t0.bind;
+  h.arena = create_arena(&h);
+  if (h.arena == 0) {
+    *why = "jemalloc could not create an arena for it";
+    return false;
+  }
+  h.enabled = true;
+  return true;
+}
+
+void* alloc_sample(size_t size, size_t align, bool zero) {
+  const Heap& h = g_heaps[kSampleSlot];
+  if (!h.enabled) return nullptr;
+  int flags = (align > 8 ? je::align_flag(align) : 0) | (zero ? je::kZero : 0);
+  // No thread cache: a cached block would come back from a plain tier-0 malloc.
+  return strata_je_mallocx(size == 0 ? 1 : size, flags | je::arena_flag(h.arena) | je::kTcacheNone);
+}
+
+bool is_sample(const void* p) {
+  return reinterpret_cast<uintptr_t>(p) - g_heaps[kSampleSlot].lo <
+         g_heaps[kSampleSlot].end - g_heaps[kSampleSlot].lo;
+}
+
+void dalloc_sample(void* p) {
+  strata_je_dallocx(p, je::kTcacheNone);
+}
+
+void sample_range(uintptr_t* lo, uintptr_t* hi) {
+  const Heap& h = g_heaps[kSampleSlot];
+  *lo = h.lo;
+  *hi = h.enabled ? h.bump.load(std::memory_order_relaxed) : h.lo;
 }
 
 int64_t chunk_vma_budget() {
@@ -806,12 +862,18 @@ void tier_stats(int tier, TierStats* out) {
   if (tier == 0) {
     for (int i = 0; i < g_nt0; ++i) read_arena_stats(static_cast<unsigned>(i), out);
     out->foreign_frees = g_foreign_frees.load(std::memory_order_relaxed);
+    // The profiler's sampled tier-0 blocks live in their own arena and slot.
+    const Heap& s = g_heaps[kSampleSlot];
+    if (s.enabled) {
+      read_arena_stats(s.arena, out);
+      out->mapped += s.mapped.load(std::memory_order_relaxed);
+    }
   } else {
     read_arena_stats(h.arena, out);
     out->nmalloc = 0;
     for (const CountShard& c : g_nalloc) out->nmalloc += c.n[tier].load(std::memory_order_relaxed);
   }
-  out->mapped = h.mapped.load(std::memory_order_relaxed);
+  out->mapped += h.mapped.load(std::memory_order_relaxed);
   out->cap = h.cap;
   if (h.cap != 0) {
     int64_t live = h.live.load(std::memory_order_relaxed);

@@ -84,6 +84,16 @@ bool bind_range(int tier, void* addr, size_t len);
 bool set_chunk_vmas(bool no_thp, std::string* why);
 // Odd chunks that may still be split off (0: larger heaps are sampled coarser).
 int64_t chunk_vma_budget();
+// The profiler's heap: sampled allocations that the policy puts on tier 0
+// are served from their own address slot (the last one), with tier 0's
+// binding, so that free() tells them apart by address while every other
+// tier-0 free keeps its fast path. tier_of() says 0 for them.
+inline constexpr int kSampleSlot = kMaxTiers - 1;
+bool enable_sample_heap(std::string* why);  // false with a reason (e.g. 8 tiers)
+void* alloc_sample(size_t size, size_t align, bool zero);
+bool is_sample(const void* p);
+void dalloc_sample(void* p);
+void sample_range(uintptr_t* lo, uintptr_t* hi);
 // Address range of tier i's heap (for stats and tests).
 void tier_range(int i, uintptr_t* lo, uintptr_t* hi);
 

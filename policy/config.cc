@@ -26,6 +26,14 @@ const OptionDef kOptions[] = {
      "thp=split|keep",
      "Hotness sampler for the migration engine; auto picks the best that works here and says "
      "why."},
+    {"STRATA_PROFILE", OptType::kString, "", "a file path; %p is replaced by the process id",
+     "Write a raw profile for strata-report at exit (and when PATH.dump appears); a forked "
+     "child writes PATH.PID."},
+    {"STRATA_PROFILE_RATE", OptType::kSpec, "512K", "a size of at least 1K",
+     "Mean bytes allocated between two sampled allocations of the profiler."},
+    {"STRATA_METRICS", OptType::kString, "", "a file path",
+     "Rewrite per-tier usage, allocation and migration counters in Prometheus text format "
+     "there once per interval (see docs/metrics.md)."},
     {"STRATA_PMEM_DIR", OptType::kString, "", "an absolute directory path",
      "Directory of named persistent regions (strata_pmem_open). Unset: the path= of the first "
      "PMEM file-heap tier."},

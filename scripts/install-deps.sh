@@ -12,6 +12,8 @@ PKGS=(
   libdw-dev
   # tests and benchmarks
   catch2 libbenchmark-dev numactl python3 perl git sqlite3 binutils
+  # strata-report's HTML page is rendered and screenshotted in a test (tests/report)
+  chromium
   # real programs the integration tests run under the preload
   nodejs openjdk-17-jdk-headless tcl zstd xz-utils util-linux
   # NUMA test VM (tests/vm, scripts/numa-vm)

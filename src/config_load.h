@@ -20,6 +20,9 @@ struct LoadedConfig {
   bool tiers_from_env = false;
   bool policy_from_env = false;
   std::string stats;  // STRATA_STATS
+  std::string profile;                // STRATA_PROFILE
+  uint64_t profile_rate = 512 * 1024;  // STRATA_PROFILE_RATE
+  std::string metrics;                // STRATA_METRICS
   int log_level = 1;  // LogLevel
   std::string sysfs_root = "/sys";
   std::string pmem_dir;  // STRATA_PMEM_DIR, else the first PMEM file-heap tier's path

@@ -27,6 +27,8 @@
 #include "profiler/heat.h"
 #include "profiler/sampler.h"
 #include "profiler/trace.h"
+#include "src/metrics.h"
+#include "src/profile.h"
 #include "src/runtime.h"
 
 namespace strata::engine {
@@ -53,6 +55,7 @@ constinit pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;  // one interval's
 constinit const CompiledPolicy* g_pol = nullptr;
 constinit char g_sampler_name[16] = {};
 constinit char g_sampler_reason[512] = {};
+constinit char g_metrics[512] = {};  // STRATA_METRICS
 
 // Counter slots by field, so the engine updates one field without a lock.
 #define COUNTER(field) (g_counters.v[offsetof(Counters, field) / sizeof(uint64_t)])
@@ -78,8 +81,12 @@ struct ChunkState {
 
 class Engine {
  public:
-  Engine(const CompiledPolicy* pol, std::unique_ptr<sampling::Sampler> s)
-      : pol_(pol), cfg_(pol->migrate), sampler_(std::move(s)), heat_(pol->migrate) {
+  Engine(const CompiledPolicy* pol, std::unique_ptr<sampling::Sampler> s, bool sampling)
+      : pol_(pol),
+        cfg_(pol->migrate),
+        sampler_(std::move(s)),
+        heat_(pol->migrate),
+        sampling_(sampling) {
     std::fill(std::begin(node_tier_), std::end(node_tier_), -1);
     for (int t = 0; t < pol_->ntiers; ++t) {
       tier_node_[t] = -1;
@@ -100,6 +107,8 @@ class Engine {
   void interval() {
     const uint64_t c0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
     ++interval_;
+    iv_ = IntervalMoves{};
+    if (!sampling_) return;  // metrics only
     inventory();
     for (auto& [id, c] : chunks_) {
       c.fraction = -1;
@@ -136,6 +145,7 @@ class Engine {
     last_sample_ms_ = static_cast<double>(c1 - c0) / 1e6;
     COUNTER(sample_ns).fetch_add(c1 - c0, std::memory_order_relaxed);
     if (cfg_.enabled) migrate();
+    if (prof::g_on) profile_interval();
     COUNTER(migrate_ns).fetch_add(now_ns(CLOCK_THREAD_CPUTIME_ID) - c1, std::memory_order_relaxed);
     COUNTER(intervals).fetch_add(1, std::memory_order_relaxed);
   }
@@ -149,6 +159,34 @@ class Engine {
 
  private:
   static uint64_t bytes(const ChunkState& c) { return c.rss != 0 ? c.rss : c.present_est; }
+
+  // What the profiler records of this interval: site heat, chunk heat, tier use, moves.
+  void profile_interval() {
+    prof::account(
+        [](uint64_t chunk, prof::ChunkInfo* out, void* ctx) {
+          auto* self = static_cast<Engine*>(ctx);
+          auto it = self->chunks_.find(chunk);
+          if (it == self->chunks_.end() || bytes(it->second) == 0) return false;
+          out->heat = static_cast<float>(self->heat_.heat(chunk));
+          out->tier = static_cast<int8_t>(it->second.tier);
+          return true;
+        },
+        this);
+    uint64_t resident[kMaxTiers] = {};
+    uint32_t n = 0;
+    for (const auto& [id, c] : chunks_) {
+      const uint64_t b = bytes(c);
+      if (b == 0) continue;
+      ++n;
+      if (c.tier >= 0 && c.tier < kMaxTiers) resident[c.tier] += b;
+    }
+    prof::begin_interval(interval_, resident, iv_.promoted_bytes, iv_.demoted_bytes, iv_.promoted,
+                         iv_.demoted, iv_.failures, n);
+    for (const auto& [id, c] : chunks_) {
+      const uint64_t b = bytes(c);
+      if (b != 0) prof::add_chunk(id, static_cast<float>(heat_.heat(id)), c.tier, b);
+    }
+  }
 
   // The chunks of every managed range: tier heaps (carved part) and tracked mmaps.
   void inventory() {
@@ -181,6 +219,12 @@ class Engine {
       uintptr_t lo = 0;
       uintptr_t hi = 0;
       heap::tier_range(t, &lo, &hi);
+      if (hi > lo) add(lo, hi, 0);
+    }
+    {
+      uintptr_t lo = 0;
+      uintptr_t hi = 0;
+      heap::sample_range(&lo, &hi);  // the profiler's sampled tier-0 blocks
       if (hi > lo) add(lo, hi, 0);
     }
     regions_.resize(region_map().size() + 64);
@@ -397,6 +441,15 @@ class Engine {
       }
     }
     const uint64_t b = moved * page_bytes;
+    if (moved == 0) ++iv_.failures;
+    if (m.to < m.from) {
+      iv_.promoted_bytes += b;
+      ++iv_.promoted;
+    } else {
+      iv_.demoted_bytes += b;
+      ++iv_.demoted;
+    }
+    prof::add_move(interval_, m, b);
     COUNTER(pages_moved).fetch_add(moved * (page_bytes / kPage), std::memory_order_relaxed);
     if (m.to < m.from) {
       COUNTER(promoted_bytes).fetch_add(b, std::memory_order_relaxed);
@@ -437,6 +490,14 @@ class Engine {
   MigrateConfig cfg_;
   std::unique_ptr<sampling::Sampler> sampler_;
   HeatTable heat_;
+  struct IntervalMoves {
+    uint64_t promoted_bytes = 0;
+    uint64_t demoted_bytes = 0;
+    uint32_t promoted = 0;
+    uint32_t demoted = 0;
+    uint32_t failures = 0;
+  } iv_;
+  bool sampling_ = true;
   uint64_t interval_ = 0;
   uint64_t heat_seq_ = 0;
   double referenced_share_ = -1;
@@ -568,7 +629,9 @@ void* thread_main(void*) {
     pthread_mutex_lock(&g_lock);
     g_engine->interval();
     const double referenced = g_engine->referenced_share();
+    prof::poll_control();
     pthread_mutex_unlock(&g_lock);
+    if (g_metrics[0] != '\0') metrics::write(g_metrics);
     if (sc.window_ms == 0 && referenced >= 0) {
       if (referenced > 0.6)
         window_ms = std::max<uint64_t>(1, window_ms / 2);
@@ -621,9 +684,19 @@ bool spawn() {
 
 }  // namespace
 
-void start(const CompiledPolicy* pol, bool sample_only) {
+void start(const CompiledPolicy* pol, bool sample_only, const char* metrics) {
   if (g_engine != nullptr || pol == nullptr) return;
-  if (!pol->migrate.enabled && !sample_only) return;
+  const bool sampling = pol->migrate.enabled || sample_only;
+  if (metrics != nullptr) std::snprintf(g_metrics, sizeof g_metrics, "%s", metrics);
+  if (!sampling && g_metrics[0] == '\0') return;
+  if (!sampling) {
+    // Metrics only: the thread keeps the file fresh and measures nothing.
+    heap::ReentrancyGuard guard;
+    g_pol = pol;
+    g_engine = new Engine(pol, std::make_unique<NullSampler>(), false);
+    spawn();
+    return;
+  }
   if (pol->sampler.kind == SamplerKind::kOff) {
     std::snprintf(g_sampler_reason, sizeof g_sampler_reason, "off (STRATA_SAMPLER=off)");
     if (pol->migrate.enabled)
@@ -657,7 +730,7 @@ void start(const CompiledPolicy* pol, bool sample_only) {
     STRATA_LOG(ok ? LogLevel::kInfo : LogLevel::kWarn, "abit sampler: %s%s", why.c_str(),
                ok ? "" : "; heat is per mapping, not per chunk");
   }
-  g_engine = new Engine(pol, std::move(s));
+  g_engine = new Engine(pol, std::move(s), true);
   STRATA_LOG(LogLevel::kInfo, "migration engine: sampler %s; %s", g_sampler_reason,
              explain_migrate(pol->migrate).c_str());
   spawn();
@@ -689,6 +762,13 @@ void for_each_chunk(void (*fn)(const ChunkView& c, void* ctx), void* ctx) {
 
 void stop() {
   g_stop.store(true, std::memory_order_relaxed);
+}
+
+void quiesce() {
+  if (g_engine == nullptr) return;
+  // Held to the end: the thread, if it is still running, blocks before its
+  // next interval and dies with the process.
+  pthread_mutex_lock(&g_lock);
 }
 
 void prefork() {

@@ -45,10 +45,11 @@ struct Counters {
   uint64_t throttled = 0;       // intervals stretched to keep sampling within cpu=
 };
 
-// Starts the engine thread if `pol` asks for migration or `sample_only` (a
-// profile) needs the heat; reports the chosen sampler (and why) at info
-// level, an unusable STRATA_SAMPLER choice as an error. Idempotent.
-void start(const CompiledPolicy* pol, bool sample_only);
+// Starts the engine thread if `pol` asks for migration, `sample_only` (a
+// profile) needs the heat, or `metrics` names a file to keep up to date;
+// reports the chosen sampler (and why) at info level, an unusable
+// STRATA_SAMPLER choice as an error. Idempotent.
+void start(const CompiledPolicy* pol, bool sample_only, const char* metrics = nullptr);
 bool running();
 void counters(Counters* out);
 // The sampler in use and why it was chosen ("" before start).
@@ -67,6 +68,9 @@ void for_each_chunk(void (*fn)(const ChunkView& c, void* ctx), void* ctx);
 
 // Asks the thread to stop after its current interval (does not wait).
 void stop();
+// At exit, after stop(): waits for the current interval to end and keeps the
+// engine from starting another, so its state can be read.
+void quiesce();
 
 // Fork: the engine's lock is held across fork so the child's copy of its
 // state is consistent; the child starts a new thread.

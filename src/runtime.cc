@@ -20,6 +20,7 @@
 #include "allocator/sys.h"
 #include "src/config_load.h"
 #include "src/engine.h"
+#include "src/profile.h"
 #include "src/sites.h"
 
 extern char** environ;
@@ -176,6 +177,7 @@ void sum_mmaps(const Region& r, void* ctx) {
 
 void atfork_prepare() {
   engine::prefork();
+  prof::prefork();
   sites::prefork();
   hint_map().lock();
   heap::prefork();
@@ -184,12 +186,14 @@ void atfork_parent() {
   heap::postfork_parent();
   hint_map().unlock();
   sites::postfork_parent();
+  prof::postfork_parent();
   engine::postfork_parent();
 }
 void atfork_child() {
   heap::postfork_child();
   hint_map().unlock();
   sites::postfork_child();
+  prof::postfork_child();
   engine::postfork_child();
 }
 
@@ -268,10 +272,23 @@ void init() {
   std::snprintf(g_pmem_dir, sizeof g_pmem_dir, "%s", cfg.pmem_dir.c_str());
   if (g_policy_storage.site_rules) sites::prepare();
   g_heap_rules = g_policy_storage.heap_rules;
-  heap::set_fast_path_allowed(!g_heap_rules && g_policy_storage.tiers[0].cap == 0);
+  bool profiling = false;
+  if (!cfg.profile.empty() && !g_secure) {
+    prof::ProfConfig pc;
+    pc.path = cfg.profile.c_str();
+    pc.rate = cfg.profile_rate;
+    char why[256];
+    profiling = prof::start(pc, &g_policy_storage, why, sizeof why);
+    if (profiling)
+      STRATA_LOG(LogLevel::kInfo, "profiler: %s", why);
+    else
+      log_msg(LogLevel::kError, "STRATA_PROFILE=\"%s\": profiling unavailable: %s", pc.path, why);
+  }
+  // Profiling samples allocations on the slow path.
+  heap::set_fast_path_allowed(!g_heap_rules && g_policy_storage.tiers[0].cap == 0 && !profiling);
   g_policy.store(&g_policy_storage, std::memory_order_release);
   STRATA_LOG(LogLevel::kInfo, "%d tier(s), %d rule(s)", n, g_policy_storage.nrules);
-  if (!g_secure) engine::start(&g_policy_storage, false);
+  if (!g_secure) engine::start(&g_policy_storage, profiling, cfg.metrics.c_str());
 }
 
 int tier_of_address(const void* p) {
@@ -285,17 +302,29 @@ int tier_of_address(const void* p) {
 void* malloc_slow(size_t size, size_t align, bool zero, const void* ra) noexcept {
   heap::ensure_thread();
   const CompiledPolicy* pol = g_policy.load(std::memory_order_acquire);
-  if (pol == nullptr || t_state.depth != 0 || (!g_heap_rules && t_hints.depth == 0))
-    return alloc_placed(0, size, align, zero, false);
-  Placement pl = decide(*pol, size, AllocKind::kHeap, ra);
-  void* p = alloc_placed(pl.tier, size, align, zero, pl.nospill);
+  const bool sample = prof::g_on && t_state.depth == 0 && prof::take(size);
+  const bool rules = pol != nullptr && t_state.depth == 0 && (g_heap_rules || t_hints.depth != 0);
+  if (!sample && !rules) return alloc_placed(0, size, align, zero, false);
+  Placement pl;
+  if (rules) pl = decide(*pol, size, AllocKind::kHeap, ra);
+  void* p = nullptr;
+  // A sampled tier-0 block comes from the sample heap, which free() tells apart by address.
+  if (sample && pl.tier == 0) p = heap::alloc_sample(size, align, zero);
+  if (p == nullptr) p = alloc_placed(pl.tier, size, align, zero, pl.nospill);
   if (pl.pin && p != nullptr) record_pin(p, heap::usable_size(p));
+  if (sample) prof::record(p, size, ra);
   return p;
 }
 
 void free_slow(void* p) noexcept {
+  if (heap::is_sample(p)) {
+    prof::forget(p);
+    heap::dalloc_sample(p);
+    return;
+  }
   int t = heap::tier_of(p);
   if (t >= 0) {
+    if (t != 0 && prof::g_on) prof::forget(p);
     heap::dalloc(p, t);
     return;
   }
@@ -322,7 +351,9 @@ void* realloc_impl(void* p, size_t size, const void* ra) noexcept {
     return nullptr;
   }
   int tier = heap::tier_of(p);
-  if (tier < 0) {
+  if (tier < 0 || heap::is_sample(p)) {
+    // Not strata's, or a sampled tier-0 block (it must leave the sample heap
+    // through free_slow): a new block and a free.
     size_t old = usable_size(p);
     void* q = malloc_slow(size, 0, false, ra);
     if (q == nullptr) return nullptr;
@@ -331,6 +362,8 @@ void* realloc_impl(void* p, size_t size, const void* ra) noexcept {
     return q;
   }
   heap::ensure_thread();
+  // A sampled block of another tier ends its record here (the new size is a new block).
+  if (tier != 0 && prof::g_on) prof::forget(p);
   int want = g_heap_rules || t_hints.depth != 0 ? place(size, ra) : 0;
   if (want == tier || !heap::tier_enabled(want)) {
     void* q = heap::ralloc(p, tier, size);
@@ -607,6 +640,8 @@ __attribute__((constructor(101))) void strata_constructor() {
 }
 __attribute__((destructor)) void strata_destructor() {
   engine::stop();
+  engine::quiesce();
+  prof::write_final();
   stats_at_exit();
 }
 

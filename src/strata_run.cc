@@ -26,6 +26,9 @@ constexpr const char* kUsage =
     "  --stats[=FILE]     print per-tier statistics at exit (stderr, or append to FILE)\n"
     "  --tiers SPEC       set STRATA_TIERS (e.g. 'dram:nodes=0;cxl:nodes=1,cap=8G')\n"
     "  --policy SPEC      set STRATA_POLICY (e.g. 'size>=1M -> cxl')\n"
+    "  --profile PATH     write a profile for strata-report (STRATA_PROFILE)\n"
+    "  --metrics PATH     keep Prometheus metrics in PATH (STRATA_METRICS)\n"
+    "  --migrate SPEC     set STRATA_MIGRATE (e.g. 'on' or 'interval=500ms')\n"
     "  --strict           configuration errors are fatal (STRATA_STRICT=1)\n"
     "  --log LEVEL        error, warn, info or debug (STRATA_LOG)\n"
     "  --lib PATH         libstrata.so to preload (default: next to this tool)\n"
@@ -223,6 +226,12 @@ int main(int argc, char** argv) {
       setenv("STRATA_TIERS", need("--tiers"), 1);
     else if (a == "--policy")
       setenv("STRATA_POLICY", need("--policy"), 1);
+    else if (a == "--profile")
+      setenv("STRATA_PROFILE", need("--profile"), 1);
+    else if (a == "--metrics")
+      setenv("STRATA_METRICS", need("--metrics"), 1);
+    else if (a == "--migrate")
+      setenv("STRATA_MIGRATE", need("--migrate"), 1);
     else if (a == "--strict")
       setenv("STRATA_STRICT", "1", 1);
     else if (a == "--log")

@@ -1,0 +1,595 @@
+#include "src/profile.h"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <execinfo.h>
+#include <fcntl.h>
+#include <link.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "allocator/heap.h"
+#include "allocator/log.h"
+#include "allocator/sys.h"
+#include "profiler/profile_format.h"
+#include "src/engine.h"
+
+namespace strata::prof {
+
+constinit bool g_on = false;
+
+namespace {
+
+using profile::kMaxFrames;
+
+constexpr size_t kSites = 8192;     // distinct call stacks
+constexpr size_t kLive = 1 << 17;  // live sampled blocks (about 64 GiB of heap at the default rate)
+constexpr size_t kMaxChunkRecords = 4 << 20;  // 64 MiB of per-interval chunk history
+constexpr size_t kMaxMoves = 1 << 20;
+
+struct Site {
+  uint64_t key;  // hash of the frames, 0 = free slot
+  uint32_t nframes;
+  uintptr_t frames[kMaxFrames];
+  double allocs, frees, bytes_allocated, bytes_freed, lifetime_ns;
+  double heat_bi, bi;
+  double tier_bi[kMaxTiers];
+  double tier_bytes[kMaxTiers];  // bytes placed on each tier
+};
+
+struct Live {
+  uintptr_t p;  // 0 = free slot
+  uint32_t site;
+  double weight;  // bytes this sample stands for
+  double count;   // allocations it stands for
+  uint64_t t_ns;  // when it was allocated
+};
+
+constinit sys::SpinLock g_lock;
+constinit Site* g_sites = nullptr;
+constinit Live* g_live = nullptr;
+constinit size_t g_nlive = 0;
+constinit uint64_t g_dropped_sites = 0;
+constinit uint64_t g_dropped_live = 0;
+constinit double g_rate = 512 * 1024;
+constinit char g_template[512] = {};  // STRATA_PROFILE as given
+constinit char g_path[544] = {};      // this process's file
+constinit char g_tiers[1024] = {};
+constinit char g_policy[1024] = {};
+constinit char g_migrate[256] = {};
+constinit uint64_t g_start_ns = 0;
+constinit const CompiledPolicy* g_pol = nullptr;
+constinit uintptr_t g_self_lo = 0;  // libstrata's text, skipped in backtraces
+constinit uintptr_t g_self_hi = 0;
+constinit uint32_t g_interval_ms = 0;
+
+__thread int64_t t_left __attribute__((tls_model("initial-exec")));
+__thread uint64_t t_rng __attribute__((tls_model("initial-exec")));
+
+// History written by the engine thread (and read at exit, or by it).
+struct History {
+  std::vector<profile::IntervalRecord> intervals;
+  std::vector<uint64_t> first_chunk;  // per interval: index into chunks
+  std::vector<uint32_t> nchunks;
+  std::vector<profile::ChunkRecord> chunks;
+  std::vector<profile::MoveRecord> moves;
+  uint32_t stride = 1;  // chunk lists are kept for every stride-th interval
+  bool keep_chunks = true;
+};
+History* g_hist = nullptr;
+
+uint64_t now_ns(clockid_t c) {
+  timespec ts{};
+  clock_gettime(c, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+uint64_t mix(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// Bytes to the next sample: exponential with mean g_rate.
+int64_t next_gap() {
+  if (t_rng == 0) t_rng = mix(now_ns(CLOCK_MONOTONIC) ^ (reinterpret_cast<uintptr_t>(&t_rng)));
+  t_rng ^= t_rng << 13;
+  t_rng ^= t_rng >> 7;
+  t_rng ^= t_rng << 17;
+  const double u = (static_cast<double>(t_rng >> 11) + 1.0) * 0x1p-53;  // (0, 1]
+  return static_cast<int64_t>(-std::log(u) * g_rate) + 1;
+}
+
+void* map_table(size_t bytes) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+size_t live_home(uintptr_t p) {
+  return static_cast<size_t>(mix(p)) & (kLive - 1);
+}
+
+// Under g_lock. Returns the slot of p, or kLive.
+size_t live_find(uintptr_t p) {
+  for (size_t i = live_home(p), n = 0; n < kLive; i = (i + 1) & (kLive - 1), ++n) {
+    if (g_live[i].p == p) return i;
+    if (g_live[i].p == 0) return kLive;
+  }
+  return kLive;
+}
+
+void live_erase(size_t i) {
+  // Backward-shift deletion keeps probe runs without tombstones.
+  for (size_t j = (i + 1) & (kLive - 1); g_live[j].p != 0; j = (j + 1) & (kLive - 1)) {
+    const size_t h = live_home(g_live[j].p);
+    const bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
+    if (stays) continue;
+    g_live[i] = g_live[j];
+    i = j;
+  }
+  g_live[i] = Live{};
+  --g_nlive;
+}
+
+// Under g_lock: the site of these frames, inserted if new; kSites if full.
+size_t site_slot(const uintptr_t* frames, uint32_t n) {
+  uint64_t key = 0xcbf29ce484222325ULL;
+  for (uint32_t i = 0; i < n; ++i) key = mix(key ^ frames[i]);
+  if (key == 0) key = 1;
+  for (size_t i = key & (kSites - 1), probes = 0; probes < kSites;
+       i = (i + 1) & (kSites - 1), ++probes) {
+    Site& s = g_sites[i];
+    if (s.key == key) return i;
+    if (s.key == 0) {
+      s.key = key;
+      s.nframes = n;
+      std::memcpy(s.frames, frames, n * sizeof frames[0]);
+      return i;
+    }
+  }
+  ++g_dropped_sites;
+  return kSites;
+}
+
+int find_self(dl_phdr_info* info, size_t, void* ctx) {
+  auto addr = reinterpret_cast<uintptr_t>(ctx);
+  uintptr_t lo = UINTPTR_MAX;
+  uintptr_t hi = 0;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD) continue;
+    lo = std::min<uintptr_t>(lo, info->dlpi_addr + ph.p_vaddr);
+    hi = std::max<uintptr_t>(hi, info->dlpi_addr + ph.p_vaddr + ph.p_memsz);
+  }
+  if (addr - lo < hi - lo) {
+    g_self_lo = lo;
+    g_self_hi = hi;
+    return 1;
+  }
+  return 0;
+}
+
+void copy(char* dst, size_t cap, const char* src) {
+  std::snprintf(dst, cap, "%s", src != nullptr ? src : "");
+}
+
+void set_path(pid_t pid, bool child) {
+  const char* pct = std::strstr(g_template, "%p");
+  if (pct != nullptr) {
+    std::snprintf(g_path, sizeof g_path, "%.*s%d%s", static_cast<int>(pct - g_template),
+                  g_template, static_cast<int>(pid), pct + 2);
+  } else if (child) {
+    std::snprintf(g_path, sizeof g_path, "%s.%d", g_template, static_cast<int>(pid));
+  } else {
+    copy(g_path, sizeof g_path, g_template);
+  }
+}
+
+// ---- writing ----
+
+struct ModuleCtx {
+  profile::Writer* w;
+};
+
+int write_module(dl_phdr_info* info, size_t, void* ctx) {
+  auto* mc = static_cast<ModuleCtx*>(ctx);
+  profile::ModuleRecord m;
+  uintptr_t lo = UINTPTR_MAX;
+  uintptr_t hi = 0;
+  char build_id[64];
+  size_t build_id_len = 0;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type == PT_LOAD) {
+      lo = std::min<uintptr_t>(lo, info->dlpi_addr + ph.p_vaddr);
+      hi = std::max<uintptr_t>(hi, info->dlpi_addr + ph.p_vaddr + ph.p_memsz);
+    } else if (ph.p_type == PT_NOTE && build_id_len == 0) {
+      // Notes: namesz, descsz, type, name (padded to 4), desc (padded to 4).
+      const auto* p = reinterpret_cast<const unsigned char*>(info->dlpi_addr + ph.p_vaddr);
+      const unsigned char* end = p + ph.p_memsz;
+      while (p + sizeof(ElfW(Nhdr)) <= end) {
+        const auto* nh = reinterpret_cast<const ElfW(Nhdr)*>(p);
+        const unsigned char* name = p + sizeof *nh;
+        const unsigned char* desc = name + ((nh->n_namesz + 3) & ~3U);
+        if (desc + nh->n_descsz > end) break;
+        if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
+            std::memcmp(name, "GNU", 4) == 0 && nh->n_descsz <= sizeof build_id) {
+          std::memcpy(build_id, desc, nh->n_descsz);
+          build_id_len = nh->n_descsz;
+          break;
+        }
+        p = desc + ((nh->n_descsz + 3) & ~3U);
+      }
+    }
+  }
+  if (hi <= lo) return 0;
+  char exe[512];
+  const char* path = info->dlpi_name;
+  if (path == nullptr || path[0] == '\0') {
+    long n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    path = exe;
+  }
+  m.base = info->dlpi_addr;
+  m.start = lo;
+  m.end = hi;
+  m.path = path;
+  m.build_id = std::string_view(build_id, build_id_len);
+  mc->w->module(m);
+  return 0;
+}
+
+uint64_t hash_of(uintptr_t ra) {
+  Dl_info info{};
+  link_map* lm = nullptr;
+  if (dladdr1(reinterpret_cast<void*>(ra - 1), &info, reinterpret_cast<void**>(&lm),
+              RTLD_DL_LINKMAP) == 0 ||
+      lm == nullptr)
+    return 0;
+  char exe[512];
+  const char* path = lm->l_name;
+  if (path == nullptr || path[0] == '\0') {
+    long n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    path = exe;
+  }
+  const char* slash = std::strrchr(path, '/');
+  return site_hash(slash != nullptr ? slash + 1 : path, ra - lm->l_addr);
+}
+
+bool write_to(const char* path) {
+  heap::ReentrancyGuard guard;
+  char tmp[600];
+  std::snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, static_cast<int>(getpid()));
+  int fd = ::open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    log_msg(LogLevel::kError, "STRATA_PROFILE=\"%s\": cannot write %s: %s", g_template, tmp,
+            std::strerror(errno));
+    return false;
+  }
+  static char buf[1 << 16];
+  profile::Writer w(fd, buf, sizeof buf);
+  char exe[512];
+  long n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  exe[n > 0 ? n : 0] = '\0';
+  profile::HeaderRecord h;
+  h.pid = static_cast<int32_t>(getpid());
+  h.start_ns = g_start_ns;
+  h.end_ns = now_ns(CLOCK_REALTIME);
+  h.interval_ms = g_interval_ms;
+  h.exe = exe;
+  h.sampler = engine::sampler_name();
+  h.tiers_spec = g_tiers;
+  h.policy_spec = g_policy;
+  h.migrate_spec = g_migrate;
+  w.header(h);
+  for (int t = 0; g_pol != nullptr && t < g_pol->ntiers; ++t) {
+    const TierDef& d = g_pol->tiers[t];
+    profile::TierRecord tr;
+    tr.index = static_cast<uint8_t>(t);
+    tr.name = d.name;
+    tr.kind = tier_kind_name(d.kind);
+    tr.cap = d.cap;
+    tr.first_node = d.kind == TierKind::kPmemFile || d.nodes.empty() ? -1 : d.nodes.first();
+    w.tier(tr);
+  }
+  ModuleCtx mc{&w};
+  dl_iterate_phdr(write_module, &mc);
+  // Sites: a copy of each under the lock, written outside it.
+  for (size_t i = 0; i < kSites; ++i) {
+    g_lock.lock();
+    const Site s = g_sites[i];
+    g_lock.unlock();
+    if (s.key == 0) continue;
+    profile::SiteRecord r;
+    r.nframes = std::min<uint32_t>(s.nframes, kMaxFrames);
+    for (uint32_t f = 0; f < r.nframes; ++f) r.frames[f] = s.frames[f];
+    r.hash = r.nframes > 0 ? hash_of(s.frames[0]) : 0;
+    r.allocs = static_cast<uint64_t>(std::llround(s.allocs));
+    r.frees = static_cast<uint64_t>(std::llround(s.frees));
+    r.bytes_allocated = static_cast<uint64_t>(std::llround(s.bytes_allocated));
+    r.bytes_freed = static_cast<uint64_t>(std::llround(s.bytes_freed));
+    r.live_bytes = r.bytes_allocated > r.bytes_freed ? r.bytes_allocated - r.bytes_freed : 0;
+    r.lifetime_ns = static_cast<uint64_t>(std::llround(s.lifetime_ns));
+    r.heat_byte_intervals = s.heat_bi;
+    r.byte_intervals = s.bi;
+    int placed = -1;
+    for (int t = 0; t < kMaxTiers; ++t) {
+      r.tier_byte_intervals[t] = s.tier_bi[t];
+      if (s.tier_bytes[t] > 0 && (placed < 0 || s.tier_bytes[t] > s.tier_bytes[placed])) placed = t;
+    }
+    r.placed_tier = static_cast<int8_t>(placed);
+    w.site(r);
+  }
+  if (g_hist != nullptr) {
+    const History& hs = *g_hist;
+    for (size_t i = 0; i < hs.intervals.size(); ++i) {
+      const uint32_t nc = hs.nchunks[i];
+      w.interval(hs.intervals[i], std::span<const profile::ChunkRecord>(
+                                      hs.chunks.data() + hs.first_chunk[i], nc));
+    }
+    for (const profile::MoveRecord& m : hs.moves) w.move(m);
+  }
+  bool ok = w.finish();
+  int err = w.error();
+  if (::close(fd) != 0 && ok) {
+    ok = false;
+    err = errno;
+  }
+  if (!ok || ::rename(tmp, path) != 0) {
+    if (ok) err = errno;
+    ::unlink(tmp);
+    log_msg(LogLevel::kError, "STRATA_PROFILE=\"%s\": writing %s failed: %s", g_template, path,
+            std::strerror(err));
+    return false;
+  }
+  STRATA_LOG(LogLevel::kInfo, "profile written to %s (%llu bytes)", path,
+             static_cast<unsigned long long>(w.bytes_written()));
+  return true;
+}
+
+// Keeps the chunk history within kMaxChunkRecords: doubles the stride and
+// drops the chunk lists of the intervals that fall between.
+void thin_history() {
+  History& hs = *g_hist;
+  hs.stride *= 2;
+  std::vector<profile::ChunkRecord> kept;
+  kept.reserve(hs.chunks.size() / 2 + 1);
+  for (size_t i = 0; i < hs.intervals.size(); ++i) {
+    const uint64_t first = hs.first_chunk[i];
+    const uint32_t n = hs.nchunks[i];
+    hs.first_chunk[i] = kept.size();
+    if (hs.intervals[i].index % hs.stride != 0) {
+      hs.nchunks[i] = 0;
+      continue;
+    }
+    kept.insert(kept.end(), hs.chunks.begin() + static_cast<ptrdiff_t>(first),
+                hs.chunks.begin() + static_cast<ptrdiff_t>(first + n));
+  }
+  hs.chunks.swap(kept);
+}
+
+}  // namespace
+
+bool start(const ProfConfig& cfg, const CompiledPolicy* pol, char* why, size_t cap) {
+  if (cfg.path == nullptr || cfg.path[0] == '\0') return false;
+  heap::ReentrancyGuard guard;
+  copy(g_template, sizeof g_template, cfg.path);
+  set_path(getpid(), false);
+  g_rate = static_cast<double>(std::max<uint64_t>(cfg.rate, 1));
+  g_pol = pol;
+  g_interval_ms = pol != nullptr ? pol->migrate.interval_ms : 0;
+  copy(g_tiers, sizeof g_tiers, getenv("STRATA_TIERS"));
+  copy(g_policy, sizeof g_policy, getenv("STRATA_POLICY"));
+  copy(g_migrate, sizeof g_migrate, getenv("STRATA_MIGRATE"));
+  g_start_ns = now_ns(CLOCK_REALTIME);
+  std::string err;
+  if (!heap::enable_sample_heap(&err)) {
+    std::snprintf(why, cap, "no sample heap: %s", err.c_str());
+    return false;
+  }
+  g_sites = static_cast<Site*>(map_table(kSites * sizeof(Site)));
+  g_live = static_cast<Live*>(map_table(kLive * sizeof(Live)));
+  if (g_sites == nullptr || g_live == nullptr) {
+    std::snprintf(why, cap, "cannot map its tables: %s", std::strerror(errno));
+    return false;
+  }
+  g_hist = new History();
+  // libstrata's own frames are cut from backtraces; backtrace() loads libgcc's
+  // unwinder on first use, so that happens here and not inside an allocation.
+  dl_iterate_phdr(find_self, reinterpret_cast<void*>(&find_self));
+  void* bt[4];
+  backtrace(bt, 4);
+  g_on = true;
+  std::snprintf(why, cap, "sampling one allocation per %llu KiB on average, writing %s",
+                static_cast<unsigned long long>(cfg.rate >> 10), g_path);
+  return true;
+}
+
+bool take(size_t size) {
+  const int64_t left = t_left - static_cast<int64_t>(size);
+  if (__builtin_expect(left > 0, 1)) {
+    t_left = left;
+    return false;
+  }
+  if (t_rng == 0) {
+    // A thread's first allocation: its countdown starts now, this block counting.
+    t_left = next_gap() - static_cast<int64_t>(size);
+    if (t_left > 0) return false;
+  }
+  t_left = next_gap();
+  return true;
+}
+
+void record(void* p, size_t size, const void* ra) {
+  if (p == nullptr) return;
+  heap::ReentrancyGuard guard;
+  void* bt[kMaxFrames + 8];
+  const int n = backtrace(bt, kMaxFrames + 8);
+  uintptr_t frames[kMaxFrames];
+  uint32_t nf = 0;
+  int i = 0;
+  while (i < n && reinterpret_cast<uintptr_t>(bt[i]) - g_self_lo < g_self_hi - g_self_lo) ++i;
+  // The interposed call's own return address comes first, even if the
+  // unwinder lost it (a tail call into strata).
+  const auto r = reinterpret_cast<uintptr_t>(ra);
+  if (r != 0 && (i >= n || reinterpret_cast<uintptr_t>(bt[i]) != r)) frames[nf++] = r;
+  for (; i < n && nf < kMaxFrames; ++i) frames[nf++] = reinterpret_cast<uintptr_t>(bt[i]);
+  const double s = static_cast<double>(size == 0 ? 1 : size);
+  const double prob = -std::expm1(-s / g_rate);  // chance that a block this size is sampled
+  const double count = prob > 0 ? 1.0 / prob : 1.0;
+  const int tier = heap::tier_of(p);
+  const uint64_t t = now_ns(CLOCK_MONOTONIC);
+  g_lock.lock();
+  const size_t si = site_slot(frames, nf);
+  if (si < kSites) {
+    Site& st = g_sites[si];
+    st.allocs += count;
+    st.bytes_allocated += s * count;
+    if (tier >= 0 && tier < kMaxTiers) st.tier_bytes[tier] += s * count;
+    if (g_nlive * 10 < kLive * 8) {  // load factor 0.8 at most
+      size_t j = live_home(reinterpret_cast<uintptr_t>(p));
+      while (g_live[j].p != 0 && g_live[j].p != reinterpret_cast<uintptr_t>(p))
+        j = (j + 1) & (kLive - 1);
+      if (g_live[j].p == 0) ++g_nlive;
+      g_live[j] = Live{reinterpret_cast<uintptr_t>(p), static_cast<uint32_t>(si), s * count, count, t};
+    } else {
+      ++g_dropped_live;
+    }
+  }
+  g_lock.unlock();
+}
+
+void forget(void* p) {
+  if (__atomic_load_n(&g_nlive, __ATOMIC_RELAXED) == 0) return;
+  const auto u = reinterpret_cast<uintptr_t>(p);
+  g_lock.lock();
+  const size_t i = live_find(u);
+  if (i < kLive) {
+    const Live l = g_live[i];
+    Site& st = g_sites[l.site];
+    st.frees += l.count;
+    st.bytes_freed += l.weight;
+    st.lifetime_ns += static_cast<double>(now_ns(CLOCK_MONOTONIC) - l.t_ns) * l.count;
+    live_erase(i);
+  }
+  g_lock.unlock();
+}
+
+void account(ChunkLookup lookup, void* ctx) {
+  if (!g_on) return;
+  g_lock.lock();
+  for (size_t i = 0; i < kLive; ++i) {
+    const Live& l = g_live[i];
+    if (l.p == 0) continue;
+    Site& st = g_sites[l.site];
+    ChunkInfo ci{0, -1};
+    if (!lookup(l.p >> profile::kChunkShift, &ci, ctx)) continue;  // not resident yet
+    st.bi += l.weight;
+    st.heat_bi += l.weight * ci.heat;
+    if (ci.tier >= 0 && ci.tier < kMaxTiers) st.tier_bi[ci.tier] += l.weight;
+  }
+  g_lock.unlock();
+}
+
+void begin_interval(uint64_t index, const uint64_t resident[kMaxTiers], uint64_t promoted_bytes,
+                    uint64_t demoted_bytes, uint32_t promoted, uint32_t demoted, uint32_t failures,
+                    uint32_t nchunks) {
+  if (!g_on) return;
+  History& hs = *g_hist;
+  profile::IntervalRecord r;
+  r.index = static_cast<uint32_t>(index);
+  r.time_ns = now_ns(CLOCK_REALTIME) - g_start_ns;
+  for (int t = 0; t < kMaxTiers; ++t) r.resident[t] = resident[t];
+  r.promoted_bytes = promoted_bytes;
+  r.demoted_bytes = demoted_bytes;
+  r.promoted = promoted;
+  r.demoted = demoted;
+  r.failures = failures;
+  if (hs.chunks.size() + nchunks > kMaxChunkRecords) thin_history();
+  hs.keep_chunks = r.index % hs.stride == 0;
+  hs.intervals.push_back(r);
+  hs.first_chunk.push_back(hs.chunks.size());
+  hs.nchunks.push_back(0);
+}
+
+void add_chunk(uint64_t id, float heat, int tier, uint64_t bytes) {
+  if (!g_on || g_hist->intervals.empty() || !g_hist->keep_chunks) return;
+  History& hs = *g_hist;
+  profile::ChunkRecord c;
+  c.id = id;
+  c.heat = heat;
+  c.tier = static_cast<int8_t>(tier);
+  c.bytes = static_cast<uint32_t>(std::min<uint64_t>(bytes, UINT32_MAX));
+  hs.chunks.push_back(c);
+  ++hs.nchunks.back();
+}
+
+void add_move(uint64_t interval, const Move& m, uint64_t bytes) {
+  if (!g_on || g_hist->moves.size() >= kMaxMoves) return;
+  profile::MoveRecord r;
+  r.interval = static_cast<uint32_t>(interval);
+  r.chunk = m.chunk;
+  r.from = static_cast<int8_t>(m.from);
+  r.to = static_cast<int8_t>(m.to);
+  r.bytes = bytes;
+  r.reason = m.reason;
+  g_hist->moves.push_back(r);
+}
+
+void poll_control() {
+  if (!g_on) return;
+  char ctl[560];
+  std::snprintf(ctl, sizeof ctl, "%s.dump", g_path);
+  if (::access(ctl, F_OK) != 0) return;
+  ::unlink(ctl);
+  write_to(g_path);
+}
+
+void write_final() {
+  if (!g_on) return;
+  write_to(g_path);
+}
+
+void prefork() {
+  if (g_on) g_lock.lock();
+}
+void postfork_parent() {
+  if (g_on) g_lock.unlock();
+}
+void postfork_child() {
+  if (!g_on) return;
+  g_lock.unlock();
+  // The child's profile starts now, under its own name; its live blocks (the
+  // parent's, copied) stay known so that their frees are matched.
+  set_path(getpid(), true);
+  g_start_ns = now_ns(CLOCK_REALTIME);
+  for (size_t i = 0; i < kSites; ++i) {
+    Site& s = g_sites[i];
+    if (s.key == 0) continue;
+    s.allocs = s.frees = s.bytes_allocated = s.bytes_freed = s.lifetime_ns = 0;
+    s.heat_bi = s.bi = 0;
+    for (int t = 0; t < kMaxTiers; ++t) s.tier_bi[t] = s.tier_bytes[t] = 0;
+  }
+  History& hs = *g_hist;
+  hs.intervals.clear();
+  hs.first_chunk.clear();
+  hs.nchunks.clear();
+  hs.chunks.clear();
+  hs.moves.clear();
+  hs.stride = 1;
+}
+
+}  // namespace strata::prof
