@@ -827,8 +827,16 @@ void* alloc_sample(size_t size, size_t align, bool zero) {
   const Heap& h = g_heaps[kSampleSlot];
   if (!h.enabled) return nullptr;
   int flags = (align > 8 ? je::align_flag(align) : 0) | (zero ? je::kZero : 0);
+  if (size == 0) size = 1;
+  // Sampled blocks count against tier 0's capacity like any other.
+  Heap& t0 = g_heaps[0];
+  if (t0.cap != 0 && over_cap(t0, strata_je_nallocx(size, flags & 0x3f), 0)) return nullptr;
   // No thread cache: a cached block would come back from a plain tier-0 malloc.
-  return strata_je_mallocx(size == 0 ? 1 : size, flags | je::arena_flag(h.arena) | je::kTcacheNone);
+  void* p = strata_je_mallocx(size, flags | je::arena_flag(h.arena) | je::kTcacheNone);
+  if (t0.cap != 0 && p != nullptr)
+    t0.live.fetch_add(static_cast<int64_t>(strata_je_malloc_usable_size(p)),
+                      std::memory_order_relaxed);
+  return p;
 }
 
 bool is_sample(const void* p) {
@@ -837,6 +845,10 @@ bool is_sample(const void* p) {
 }
 
 void dalloc_sample(void* p) {
+  Heap& t0 = g_heaps[0];
+  if (t0.cap != 0)
+    t0.live.fetch_sub(static_cast<int64_t>(strata_je_malloc_usable_size(p)),
+                      std::memory_order_relaxed);
   strata_je_dallocx(p, je::kTcacheNone);
 }
 

@@ -52,6 +52,7 @@ struct Live {
   double weight;  // bytes this sample stands for
   double count;   // allocations it stands for
   uint64_t t_ns;  // when it was allocated
+  uint64_t iv;    // engine interval it was allocated in
 };
 
 constinit sys::SpinLock g_lock;
@@ -71,6 +72,7 @@ constinit const CompiledPolicy* g_pol = nullptr;
 constinit uintptr_t g_self_lo = 0;  // libstrata's text, skipped in backtraces
 constinit uintptr_t g_self_hi = 0;
 constinit uint32_t g_interval_ms = 0;
+constinit uint64_t g_iv = 0;  // engine intervals accounted so far
 
 __thread int64_t t_left __attribute__((tls_model("initial-exec")));
 __thread uint64_t t_rng __attribute__((tls_model("initial-exec")));
@@ -464,7 +466,8 @@ void record(void* p, size_t size, const void* ra) {
       while (g_live[j].p != 0 && g_live[j].p != reinterpret_cast<uintptr_t>(p))
         j = (j + 1) & (kLive - 1);
       if (g_live[j].p == 0) ++g_nlive;
-      g_live[j] = Live{reinterpret_cast<uintptr_t>(p), static_cast<uint32_t>(si), s * count, count, t};
+      g_live[j] = Live{reinterpret_cast<uintptr_t>(p), static_cast<uint32_t>(si), s * count, count, t,
+                       g_iv};
     } else {
       ++g_dropped_live;
     }
@@ -490,10 +493,15 @@ void forget(void* p) {
 
 void account(ChunkLookup lookup, void* ctx) {
   if (!g_on) return;
+  // Blocks allocated less than three intervals ago are left out: being
+  // written for the first time (initialisation) is not use, and the heat
+  // model needs a few intervals to forget it.
+  constexpr uint64_t kSettle = 3;
   g_lock.lock();
+  const uint64_t iv = ++g_iv;
   for (size_t i = 0; i < kLive; ++i) {
     const Live& l = g_live[i];
-    if (l.p == 0) continue;
+    if (l.p == 0 || iv - l.iv < kSettle) continue;
     Site& st = g_sites[l.site];
     ChunkInfo ci{0, -1};
     if (!lookup(l.p >> profile::kChunkShift, &ci, ctx)) continue;  // not resident yet
