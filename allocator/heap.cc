@@ -29,7 +29,7 @@ namespace strata::heap {
 
 __thread ThreadState t_state __attribute__((tls_model("initial-exec")));
 constinit uintptr_t g_t0_key = UINTPTR_MAX;
-constinit bool g_fast = false;
+constinit uint8_t g_fast = 0;
 
 namespace {
 
@@ -79,6 +79,7 @@ constinit bool g_key_ok = false;
 constinit std::atomic<uint64_t> g_foreign_frees{0};
 constinit bool g_stats = false;
 constinit bool g_fast_allowed = true;
+constinit bool g_fast_prof = false;
 
 // Address ranges jemalloc mapped itself, through its default extent hooks and
 // for its metadata (jemalloc's mmap/munmap calls are renamed to the functions
@@ -350,7 +351,7 @@ void do_bootstrap() {
   if (strata_je_mallctl("opt.narenas", &narenas, &sz, nullptr, 0) != 0 || narenas == 0) narenas = 4;
   g_nt0 = static_cast<int>(narenas) + 1;
   g_key_ok = pthread_key_create(&g_key, thread_exit) == 0;
-  g_fast = g_fast_allowed;
+  g_fast = g_fast_allowed ? (g_fast_prof ? 2 : 1) : 0;
   if (g_plain) {
     // Every free takes the slow path, which recognises jemalloc's own ranges.
     g_t0_key = UINTPTR_MAX;
@@ -925,7 +926,12 @@ bool plain_mode() {
 
 void set_fast_path_allowed(bool allowed) {
   g_fast_allowed = allowed;
-  if (g_boot.load(std::memory_order_acquire) == 2) g_fast = allowed;
+  if (g_boot.load(std::memory_order_acquire) == 2) g_fast = allowed ? (g_fast_prof ? 2 : 1) : 0;
+}
+
+void set_fast_path_profiling(bool on) {
+  g_fast_prof = on;
+  set_fast_path_allowed(g_fast_allowed);
 }
 
 // The region map's lock is taken before jemalloc's: jemalloc registered its

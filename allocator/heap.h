@@ -39,8 +39,9 @@ struct ReentrancyGuard {
 inline constexpr unsigned kT0Shift = 40;
 extern uintptr_t g_t0_key __attribute__((visibility("hidden")));
 // Heaps bootstrapped, no heap placement rule, tier 0 uncapped: malloc goes
-// straight to jemalloc (whose automatic arenas are tier 0).
-extern bool g_fast __attribute__((visibility("hidden")));
+// straight to jemalloc (whose automatic arenas are tier 0). 0: slow path;
+// 1: fast path; 2: fast path behind the profiler's per-thread countdown.
+extern uint8_t g_fast __attribute__((visibility("hidden")));
 
 // Called on a thread's first allocation: bootstraps the heaps if needed and
 // binds the thread to a tier-0 arena. Allocates nothing through malloc.
@@ -53,6 +54,8 @@ inline void ensure_thread() {
 // capacity limit on tier 0). Applies to threads bound from now on and to the
 // calling thread.
 void set_fast_path_allowed(bool allowed);
+// With the profiler on, the fast path counts bytes down to the next sample.
+void set_fast_path_profiling(bool on);
 
 // Tier of a heap pointer, or -1 when strata did not allocate it.
 int tier_of(const void* p);

@@ -22,6 +22,7 @@
 #   jemalloc  LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2   (libjemalloc2)
 #   strata    LD_PRELOAD=DIR/lib/libstrata.so, no STRATA_* variables (default policy);
 #             skipped, with the reason printed, when the library is not built
+#   strata-prof  the same with STRATA_PROFILE set (the profiler at its default rate)
 #   memtier   LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libmemtier.so.0 (libmemkind0) with two
 #             tiers, DRAM + FS_DAX; if a configuration fails, the next one is tried and
 #             the failure is recorded in the report
@@ -230,6 +231,13 @@ run_preloaded() {
 # (b) jemalloc, (c) strata with the default policy
 run_preloaded jemalloc "$jemalloc_lib" "LD_PRELOAD=$jemalloc_lib" "package libjemalloc2"
 run_preloaded strata "$strata_lib" "LD_PRELOAD=$strata_lib (no STRATA_* variables)" "not built yet"
+# (c') strata with the profiler on at its default sampling rate (STRATA_PROFILE)
+if [[ -e "$strata_lib" ]] && run_one strata-prof "LD_PRELOAD=$strata_lib STRATA_PROFILE" \
+    "LD_PRELOAD=$strata_lib" "STRATA_PROFILE=$work/alloc.prof"; then
+  record strata-prof ok "LD_PRELOAD=$strata_lib, STRATA_PROFILE=FILE (sampling every 512 KiB on average)" "$LAST_NOISE"
+else
+  record strata-prof skipped "libstrata not built or the profiled run failed: ${LAST_FAILURE:-}"
+fi
 
 # (d) memkind libmemtier, two tiers (DRAM + FS_DAX), falling back step by step.
 memtier_configs=(
@@ -296,7 +304,7 @@ import re
 
 out = os.environ["RAP_OUT"]
 results = os.environ["RAP_RESULTS"]
-ALLOCS = ["glibc", "jemalloc", "strata", "memtier"]
+ALLOCS = ["glibc", "jemalloc", "strata", "strata-prof", "memtier"]
 SECTION = "## Allocation microbenchmarks"
 
 status = {}        # name -> (status, detail)
@@ -474,12 +482,14 @@ lines += [
     "",
     "### Results (items/s)",
     "",
-    "| benchmark | glibc | jemalloc | strata | memtier | strata/jemalloc | strata/memtier |",
-    "|---|---:|---:|---:|---:|---:|---:|",
+    "| benchmark | glibc | jemalloc | strata | strata, profiling | memtier | strata/jemalloc | "
+    "profiling/strata | strata/memtier |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
 ]
 for k in order:
     row = [pretty(k)] + [cell(a, k) for a in ALLOCS] + [
-        ratio("strata", "jemalloc", k), ratio("strata", "memtier", k)]
+        ratio("strata", "jemalloc", k), ratio("strata-prof", "strata", k),
+        ratio("strata", "memtier", k)]
     lines.append("| " + " | ".join(row) + " |")
 lines.append("")
 

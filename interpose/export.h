@@ -7,6 +7,7 @@
 
 #include "allocator/heap.h"
 #include "allocator/jemalloc_api.h"
+#include "src/profile.h"
 #include "src/runtime.h"
 
 #define STRATA_EXPORT extern "C" __attribute__((visibility("default")))
@@ -17,9 +18,9 @@
 
 namespace strata::interpose {
 
-// Heaps ready, no placement rule, tier 0 uncapped.
+// Heaps ready, no placement rule, tier 0 uncapped, no profiler.
 inline bool fast_path_ok() {
-  return STRATA_LIKELY(heap::g_fast);
+  return STRATA_LIKELY(heap::g_fast == 1);
 }
 
 inline bool is_tier0(const void* p) {
@@ -28,7 +29,10 @@ inline bool is_tier0(const void* p) {
 
 // The fast paths are tail calls into the private jemalloc.
 inline void* alloc(size_t size, const void* ra) noexcept {
-  if (fast_path_ok()) return strata_je_malloc(size);
+  const uint8_t f = heap::g_fast;
+  if (STRATA_LIKELY(f == 1)) return strata_je_malloc(size);
+  // Profiling: only the allocation that ends a thread's countdown is sampled.
+  if (f == 2 && prof::countdown(size)) return strata_je_malloc(size);
   return rt::malloc_slow(size, 0, false, ra);
 }
 

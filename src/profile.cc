@@ -26,6 +26,7 @@
 namespace strata::prof {
 
 constinit bool g_on = false;
+__thread int64_t t_prof_left __attribute__((tls_model("initial-exec")));
 
 namespace {
 
@@ -55,6 +56,17 @@ struct Live {
   uint64_t iv;    // engine interval it was allocated in
 };
 
+// Call site (the interposed call's return address) -> its Site: after the
+// first sample from a call site, later ones skip the unwinding. A site is
+// therefore one call site with the stack seen first, which is also what a
+// site=0xHASH rule matches. Entries are written once (site, then ra, release).
+constexpr size_t kRaSlots = 16384;
+struct RaEntry {
+  uintptr_t ra;  // 0 = free
+  uint32_t site;
+};
+constinit RaEntry* g_ra = nullptr;
+
 constinit sys::SpinLock g_lock;
 constinit Site* g_sites = nullptr;
 constinit Live* g_live = nullptr;
@@ -74,7 +86,6 @@ constinit uintptr_t g_self_hi = 0;
 constinit uint32_t g_interval_ms = 0;
 constinit uint64_t g_iv = 0;  // engine intervals accounted so far
 
-__thread int64_t t_left __attribute__((tls_model("initial-exec")));
 __thread uint64_t t_rng __attribute__((tls_model("initial-exec")));
 
 // History written by the engine thread (and read at exit, or by it).
@@ -404,7 +415,8 @@ bool start(const ProfConfig& cfg, const CompiledPolicy* pol, char* why, size_t c
   }
   g_sites = static_cast<Site*>(map_table(kSites * sizeof(Site)));
   g_live = static_cast<Live*>(map_table(kLive * sizeof(Live)));
-  if (g_sites == nullptr || g_live == nullptr) {
+  g_ra = static_cast<RaEntry*>(map_table(kRaSlots * sizeof(RaEntry)));
+  if (g_sites == nullptr || g_live == nullptr || g_ra == nullptr) {
     std::snprintf(why, cap, "cannot map its tables: %s", std::strerror(errno));
     return false;
   }
@@ -421,41 +433,70 @@ bool start(const ProfConfig& cfg, const CompiledPolicy* pol, char* why, size_t c
 }
 
 bool take(size_t size) {
-  const int64_t left = t_left - static_cast<int64_t>(size);
+  const int64_t left = t_prof_left - static_cast<int64_t>(size);
   if (__builtin_expect(left > 0, 1)) {
-    t_left = left;
+    t_prof_left = left;
     return false;
   }
   if (t_rng == 0) {
     // A thread's first allocation: its countdown starts now, this block counting.
-    t_left = next_gap() - static_cast<int64_t>(size);
-    if (t_left > 0) return false;
+    t_prof_left = next_gap() - static_cast<int64_t>(size);
+    if (t_prof_left > 0) return false;
   }
-  t_left = next_gap();
+  t_prof_left = next_gap();
   return true;
+}
+
+// The site already known for call site r, or kSites.
+size_t site_of_ra(uintptr_t r) {
+  for (size_t i = mix(r) & (kRaSlots - 1), n = 0; n < 8; i = (i + 1) & (kRaSlots - 1), ++n) {
+    const uintptr_t v = __atomic_load_n(&g_ra[i].ra, __ATOMIC_ACQUIRE);
+    if (v == r) return g_ra[i].site;
+    if (v == 0) return kSites;
+  }
+  return kSites;
+}
+
+// Under g_lock.
+void remember_ra(uintptr_t r, size_t site) {
+  for (size_t i = mix(r) & (kRaSlots - 1), n = 0; n < 8; i = (i + 1) & (kRaSlots - 1), ++n) {
+    if (g_ra[i].ra == r) return;
+    if (g_ra[i].ra == 0) {
+      g_ra[i].site = static_cast<uint32_t>(site);
+      __atomic_store_n(&g_ra[i].ra, r, __ATOMIC_RELEASE);
+      return;
+    }
+  }
 }
 
 void record(void* p, size_t size, const void* ra) {
   if (p == nullptr) return;
   heap::ReentrancyGuard guard;
+  const auto r = reinterpret_cast<uintptr_t>(ra);
+  size_t known = r != 0 ? site_of_ra(r) : kSites;
   void* bt[kMaxFrames + 8];
-  const int n = backtrace(bt, kMaxFrames + 8);
   uintptr_t frames[kMaxFrames];
   uint32_t nf = 0;
-  int i = 0;
-  while (i < n && reinterpret_cast<uintptr_t>(bt[i]) - g_self_lo < g_self_hi - g_self_lo) ++i;
-  // The interposed call's own return address comes first, even if the
-  // unwinder lost it (a tail call into strata).
-  const auto r = reinterpret_cast<uintptr_t>(ra);
-  if (r != 0 && (i >= n || reinterpret_cast<uintptr_t>(bt[i]) != r)) frames[nf++] = r;
-  for (; i < n && nf < kMaxFrames; ++i) frames[nf++] = reinterpret_cast<uintptr_t>(bt[i]);
+  if (known == kSites) {
+    const int n = backtrace(bt, kMaxFrames + 8);
+    int i = 0;
+    while (i < n && reinterpret_cast<uintptr_t>(bt[i]) - g_self_lo < g_self_hi - g_self_lo) ++i;
+    // The interposed call's own return address comes first, even if the
+    // unwinder lost it (a tail call into strata).
+    if (r != 0 && (i >= n || reinterpret_cast<uintptr_t>(bt[i]) != r)) frames[nf++] = r;
+    for (; i < n && nf < kMaxFrames; ++i) frames[nf++] = reinterpret_cast<uintptr_t>(bt[i]);
+  }
   const double s = static_cast<double>(size == 0 ? 1 : size);
   const double prob = -std::expm1(-s / g_rate);  // chance that a block this size is sampled
   const double count = prob > 0 ? 1.0 / prob : 1.0;
   const int tier = heap::tier_of(p);
   const uint64_t t = now_ns(CLOCK_MONOTONIC);
   g_lock.lock();
-  const size_t si = site_slot(frames, nf);
+  size_t si = known;
+  if (si == kSites) {
+    si = site_slot(frames, nf);
+    if (si < kSites && r != 0) remember_ra(r, si);
+  }
   if (si < kSites) {
     Site& st = g_sites[si];
     st.allocs += count;

@@ -28,7 +28,16 @@ struct ProfConfig {
 // At init (single-threaded): turns profiling on. False with a reason.
 bool start(const ProfConfig& cfg, const CompiledPolicy* pol, char* why, size_t cap);
 
-// Whether this allocation is sampled (per-thread countdown). Cheap.
+// Bytes this thread may still allocate before its next sample.
+extern __thread int64_t t_prof_left __attribute__((tls_model("initial-exec"), visibility("hidden")));
+// The malloc fast path's check: true (and counted) when this allocation is not sampled.
+inline bool countdown(size_t size) {
+  const int64_t left = t_prof_left - static_cast<int64_t>(size);
+  if (__builtin_expect(left <= 0, 0)) return false;
+  t_prof_left = left;
+  return true;
+}
+// Whether this allocation is sampled (slow path; restarts the countdown).
 bool take(size_t size);
 // Records a sampled block (p, its requested size, the call's return address).
 void record(void* p, size_t size, const void* ra);

@@ -285,7 +285,8 @@ void init() {
       log_msg(LogLevel::kError, "STRATA_PROFILE=\"%s\": profiling unavailable: %s", pc.path, why);
   }
   // Profiling samples allocations on the slow path.
-  heap::set_fast_path_allowed(!g_heap_rules && g_policy_storage.tiers[0].cap == 0 && !profiling);
+  heap::set_fast_path_profiling(profiling);
+  heap::set_fast_path_allowed(!g_heap_rules && g_policy_storage.tiers[0].cap == 0);
   g_policy.store(&g_policy_storage, std::memory_order_release);
   STRATA_LOG(LogLevel::kInfo, "%d tier(s), %d rule(s)", n, g_policy_storage.nrules);
   if (!g_secure) engine::start(&g_policy_storage, profiling, cfg.metrics.c_str());
