@@ -85,6 +85,7 @@ constinit uintptr_t g_self_lo = 0;  // libstrata's text, skipped in backtraces
 constinit uintptr_t g_self_hi = 0;
 constinit uint32_t g_interval_ms = 0;
 constinit uint64_t g_iv = 0;  // engine intervals accounted so far
+constinit bool g_child = false;  // a forked child (its profile is PATH.PID)
 
 __thread uint64_t t_rng __attribute__((tls_model("initial-exec")));
 
@@ -612,6 +613,13 @@ void write_final() {
   write_to(g_path);
 }
 
+bool wants_quick_exit_write() {
+  if (!g_on) return false;
+  if (!g_child) return true;
+  const uint64_t lived = now_ns(CLOCK_REALTIME) - g_start_ns;
+  return lived >= static_cast<uint64_t>(std::max<uint32_t>(g_interval_ms, 100)) * 1000000ULL;
+}
+
 void prefork() {
   if (g_on) g_lock.lock();
 }
@@ -624,6 +632,7 @@ void postfork_child() {
   // The child's profile starts now, under its own name; its live blocks (the
   // parent's, copied) stay known so that their frees are matched.
   set_path(getpid(), true);
+  g_child = true;
   g_start_ns = now_ns(CLOCK_REALTIME);
   for (size_t i = 0; i < kSites; ++i) {
     Site& s = g_sites[i];

@@ -62,6 +62,9 @@ void poll_control();
 
 // Writes the profile to its path. At exit (after the engine stopped).
 void write_final();
+// At _exit: true, except in a forked child that lived less than an interval
+// (one that only failed to exec writes nothing).
+bool wants_quick_exit_write();
 
 // Fork: the child writes PATH.PID and starts its own history.
 void prefork();

@@ -635,6 +635,13 @@ void write_stats(int fd) {
   }
 }
 
+void before_quick_exit() noexcept {
+  if (!prof::wants_quick_exit_write()) return;
+  engine::stop();
+  engine::quiesce();
+  prof::write_final();
+}
+
 // Constructor and destructor of libstrata.so.
 __attribute__((constructor(101))) void strata_constructor() {
   init();

@@ -32,6 +32,9 @@ const CompiledPolicy* policy();  // null before init
 // Tier of any address strata manages (heap pointer or tracked mmap), -1 if none.
 int tier_of_address(const void* p);
 
+// _exit/_Exit: the profile is written (destructors do not run there).
+void before_quick_exit() noexcept;
+
 // Writes the per-tier statistics table to fd.
 void write_stats(int fd);
 
