@@ -38,6 +38,7 @@ using sampling::kChunkBytes;
 using sampling::kChunkShift;
 constexpr uintptr_t kPage = sys::kPageSize;
 constexpr int kProbes = 8;  // pages probed per chunk for its node and residency
+constexpr int kUnset = INT32_MIN;  // a move_pages status the kernel did not write
 // Heat scaling (Engine::interval): chunks this small do not set the scale (a
 // nearly empty chunk holding one busy page would), and a window whose top
 // chunk saw less than this is treated as having seen nothing.
@@ -100,9 +101,11 @@ class Engine {
   }
 
   sampling::Sampler* sampler() { return sampler_.get(); }
-  // Referenced bytes / observed bytes in the last interval, scaled like the
-  // heat (the top chunk reads 1); -1 if the window saw nothing.
-  double referenced_share() const { return referenced_share_; }
+  // The last window: the bytes-weighted median of the referenced fractions
+  // scaled like the heat (-1 if the window saw nothing), and the top chunk's
+  // raw fraction.
+  double median_scaled() const { return median_scaled_; }
+  double top_fraction() const { return top_fraction_; }
 
   void interval() {
     const uint64_t c0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
@@ -123,18 +126,31 @@ class Engine {
     // short to see much, then still ranks chunks the same way; a window that
     // saw nothing at all carries no information and is not observed.
     double seen = 0;
-    double referenced = 0;
     double top = 0;
+    ranked_.clear();
     for (const auto& [id, c] : chunks_) {
       if (c.fraction < 0) continue;
       const auto b = static_cast<double>(bytes(c));
       seen += b;
-      referenced += b * c.fraction;
+      ranked_.emplace_back(c.fraction, b);
       if (b >= kMinRankBytes) top = std::max(top, c.fraction);
     }
-    // The window adapts to the scaled share (see thread_main), which does not
-    // move when the program pauses for part of a window.
-    referenced_share_ = seen > 0 && top >= kMinTop ? referenced / seen / top : -1;
+    // The window adapts (see thread_main) to the median of the scaled
+    // fractions by bytes, which does not move when the program pauses for
+    // part of a window, and to whether the top chunk saturated.
+    top_fraction_ = top;
+    median_scaled_ = -1;
+    if (seen > 0 && top >= kMinTop) {
+      std::sort(ranked_.begin(), ranked_.end());
+      double acc = 0;
+      for (const auto& [f, b] : ranked_) {
+        acc += b;
+        if (acc >= seen / 2) {
+          median_scaled_ = f / top;
+          break;
+        }
+      }
+    }
     if (top >= kMinTop) {
       ++heat_seq_;  // the heat model's own clock: skipped windows do not decay heat
       for (const auto& [id, c] : chunks_)
@@ -364,9 +380,6 @@ class Engine {
       plan_chunks_.push_back(pc);
     }
     COUNTER(hot_chunks).store(hot, std::memory_order_relaxed);
-    if (getenv("STRATA_ENGINE_DUMP") != nullptr && interval_ == strtoull(getenv("STRATA_ENGINE_DUMP"), nullptr, 10))
-      for (const auto& [id, c] : chunks_)
-        STRATA_LOG(LogLevel::kError, "dump %#lx lo %#lx hi %#lx rss %llu est %llu huge %llu frac %.2f tier %d heat %.2f", (unsigned long)(id << kChunkShift), (unsigned long)c.lo, (unsigned long)c.hi, (unsigned long long)c.rss, (unsigned long long)c.present_est, (unsigned long long)c.anon_huge, c.fraction, c.tier, heat_.heat(id));
     for (int t = 0; t < nt; ++t) {
       const TierDef& d = pol_->tiers[t];
       tiers[t].enabled = movable_[t];
@@ -391,11 +404,11 @@ class Engine {
     COUNTER(skipped_no_room).fetch_add(ps.skipped_no_room, std::memory_order_relaxed);
     for (const Move& m : plan_.moves) execute(m);
     STRATA_LOG(LogLevel::kDebug,
-               "engine: interval %llu: %zu chunks, %llu hot, referenced %.2f, sampled in %.1f ms; "
+               "engine: interval %llu: %zu chunks, %llu hot, median heat %.2f, sampled in %.1f ms; "
                "tier 0 %llu/%llu MiB; plan: %zu moves, skipped pinned %u held %u budget %u "
                "no-room %u",
                static_cast<unsigned long long>(interval_), plan_chunks_.size(),
-               static_cast<unsigned long long>(hot), referenced_share_, last_sample_ms_,
+               static_cast<unsigned long long>(hot), median_scaled_, last_sample_ms_,
                static_cast<unsigned long long>(tiers[0].resident >> 20),
                static_cast<unsigned long long>(tiers[0].limit >> 20), plan_.moves.size(),
                ps.skipped_pinned, ps.skipped_held, ps.skipped_budget, ps.skipped_no_room);
@@ -418,7 +431,7 @@ class Engine {
       batch_.clear();
       for (; a < c.hi && batch_.size() < batch; a += step) batch_.push_back(reinterpret_cast<void*>(a));
       nodes_.assign(batch_.size(), node);
-      bstatus_.assign(batch_.size(), 0);
+      bstatus_.assign(batch_.size(), kUnset);
       constexpr int kMpolMfMove = 1 << 1;  // pages mapped only by this process
       long r = sys::move_pages(batch_.size(), batch_.data(), nodes_.data(), bstatus_.data(),
                                kMpolMfMove);
@@ -427,12 +440,23 @@ class Engine {
         count_failure(static_cast<int>(r), batch_.size());
         continue;
       }
+      // A positive result counts pages migrate_pages() could not move (busy:
+      // pinned by I/O, locked); the kernel then leaves the whole batch's
+      // statuses unwritten, although the other pages did move. Ask where
+      // every page is now instead.
+      bool requery = r > 0;
+      for (int s : bstatus_) requery = requery || s == kUnset;
+      if (requery && sys::move_pages(batch_.size(), batch_.data(), nullptr, bstatus_.data(), 0) < 0)
+        COUNTER(syscall_errors).fetch_add(1, std::memory_order_relaxed);
       for (int s : bstatus_) {
         if (s == node) {
           ++moved;
         } else if (s >= 0) {
-          // Still elsewhere: the kernel could not place it on `node`.
-          count_failure(-ENOMEM, 1);
+          // Still elsewhere: the kernel could not place it on `node` (after a
+          // positive result: busy; otherwise the node was full).
+          count_failure(requery ? -EBUSY : -ENOMEM, 1);
+        } else if (s == kUnset) {
+          count_failure(-EBUSY, 1);
         } else if (s != -ENOENT && s != -EFAULT) {
           // ENOENT: not present; EFAULT: no page table there yet (also not
           // present, e.g. a purged heap range): nothing to move.
@@ -500,7 +524,9 @@ class Engine {
   bool sampling_ = true;
   uint64_t interval_ = 0;
   uint64_t heat_seq_ = 0;
-  double referenced_share_ = -1;
+  double median_scaled_ = -1;
+  double top_fraction_ = 0;
+  std::vector<std::pair<double, double>> ranked_;  // (fraction, bytes), scratch
   double last_sample_ms_ = 0;
   std::unordered_map<uint64_t, ChunkState> chunks_;
   std::vector<Region> regions_;
@@ -610,10 +636,11 @@ void* thread_main(void*) {
   heap::ReentrancyGuard guard;  // everything this thread allocates goes to the default heap
   const SamplerConfig& sc = g_pol->sampler;
   const uint64_t interval_ms = g_pol->migrate.interval_ms;
-  // The accessed-bit window: fixed (window=T) or adapted so that the share of
-  // sampled memory that reads as referenced (scaled to the top chunk) stays
-  // between 10% and 60%: long windows saturate (memory touched now and then
-  // looks as hot as the hot set), short ones see nothing.
+  // The accessed-bit window: fixed (window=T) or adapted: halved while the
+  // median chunk (by bytes) reads more than a quarter as referenced as the
+  // top one (long windows saturate: memory touched now and then looks as hot
+  // as the hot set), doubled while even the top chunk reads under half
+  // referenced (short windows see too little).
   const uint64_t max_window = std::max<uint64_t>(1, interval_ms / 2);
   uint64_t window_ms = sc.window_ms != 0 ? std::min<uint64_t>(sc.window_ms, interval_ms)
                                          : std::max<uint64_t>(1, interval_ms / 10);
@@ -628,15 +655,16 @@ void* thread_main(void*) {
     if (g_stop.load(std::memory_order_relaxed)) break;
     pthread_mutex_lock(&g_lock);
     g_engine->interval();
-    const double referenced = g_engine->referenced_share();
+    const double median = g_engine->median_scaled();
+    const double top = g_engine->top_fraction();
     prof::poll_control();
     pthread_mutex_unlock(&g_lock);
     if (g_metrics[0] != '\0') metrics::write(g_metrics);
-    if (sc.window_ms == 0 && referenced >= 0) {
-      if (referenced > 0.6)
-        window_ms = std::max<uint64_t>(1, window_ms / 2);
-      else if (referenced < 0.1)
-        window_ms = std::min(max_window, window_ms * 2);
+    if (sc.window_ms == 0 && median >= 0) {
+      if (median > 0.25)
+        window_ms = std::max<uint64_t>(1, window_ms / 2);  // the bulk reads warm: too long
+      else if (top < 0.5)
+        window_ms = std::min(max_window, window_ms * 2);  // even the top is unsaturated: too short
     }
     COUNTER(window_ms).store(window_ms, std::memory_order_relaxed);
     Counters c{};
