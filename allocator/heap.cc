@@ -123,8 +123,8 @@ int bind_once(Heap* h, uintptr_t start, size_t size, unsigned extra, unsigned fl
     std::memset(h->mask, 0, sizeof h->mask);
     h->mask[first / 64] |= 1UL << (first % 64);
     h->mode = kMpolPreferred;
-    r = sys::mbind(reinterpret_cast<void*>(start), size, h->mode | static_cast<int>(extra),
-                   h->mask, h->maxnode, flags);
+    r = sys::mbind(reinterpret_cast<void*>(start), size, h->mode | static_cast<int>(extra), h->mask,
+                   h->maxnode, flags);
   }
   return r;
 }
@@ -137,10 +137,9 @@ int bind_once(Heap* h, uintptr_t start, size_t size, unsigned extra, unsigned fl
 constexpr unsigned kMpolFStaticNodes = 1U << 15;
 constexpr int kMpolLocal = 4;
 constexpr unsigned kChunkShift = 21;
-constexpr uintptr_t kChunk = uintptr_t{1} << kChunkShift;
 constinit std::atomic<bool> g_chunk_vmas{false};
 constinit std::atomic<int64_t> g_vma_budget{0};  // odd chunks we may still split off
-constinit int g_alt_mode = kMpolLocal;            // unbound heaps: the odd chunks' policy
+constinit int g_alt_mode = kMpolLocal;           // unbound heaps: the odd chunks' policy
 constinit unsigned long g_alt_mask[kMaxNodes / 64 + 1] = {};
 constinit unsigned long g_alt_maxnode = 0;
 constinit bool g_no_thp = false;  // MADV_NOHUGEPAGE on chunked ranges

@@ -42,9 +42,9 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "strata/strata.h"
-#include <vector>
 
 namespace {
 
@@ -223,8 +223,8 @@ Options parse_options(int argc, char** argv) {
         "--hot=" + size_str(o.hot) +
             ": expected less than --footprint unless --hot-fraction=1 (the cold part is empty)");
   check(o.hot_offset < o.footprint, "--hot-offset=" + size_str(o.hot_offset) +
-                                       ": expected less than --footprint (" +
-                                       size_str(o.footprint) + ")");
+                                        ": expected less than --footprint (" +
+                                        size_str(o.footprint) + ")");
   check(o.block || (o.chunk >= kPage && (o.chunk & (o.chunk - 1)) == 0),
         "--chunk=" + size_str(o.chunk) + ": expected a power of two of at least 4K");
   check(o.intervals >= 1 && o.intervals <= 1000000,
@@ -372,8 +372,8 @@ int main(int argc, char** argv) {
       std::snprintf(label, sizeof label, "node%d_MiB", n);
       std::printf(" %13s", label);
     }
-    std::printf(" %10s %8s %8s %12s %10s %10s\n", "absent_MiB", "loop_ms", "cpu_ms",
-                "migrated_MiB", "engine_ms", "sampler_ms");
+    std::printf(" %10s %8s %8s %12s %10s %10s\n", "absent_MiB", "loop_ms", "cpu_ms", "migrated_MiB",
+                "engine_ms", "sampler_ms");
   }
   std::fflush(stdout);
 
@@ -393,7 +393,7 @@ int main(int argc, char** argv) {
     const double cpu0 = now_ms(CLOCK_PROCESS_CPUTIME_ID);
     const double t0 = now_ms(CLOCK_MONOTONIC);
     const double deadline = t0 + static_cast<double>(o.interval_ms);
-    double t1 = t0;
+    double t1;
     do {
       for (int k = 0; k < 1024; ++k) {
         uint64_t idx = rng.next() < hot_threshold ? hot_start + rng.below(hot_words)

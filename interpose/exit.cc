@@ -6,9 +6,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include "interpose/export.h"
 
-STRATA_EXPORT void _exit(int status) noexcept {
+// As glibc declares them (noreturn): _exit without, _Exit with an exception
+// specification.
+STRATA_EXPORT void _exit(int status) {
   strata::rt::before_quick_exit();
   for (;;) syscall(SYS_exit_group, status);
 }

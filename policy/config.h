@@ -79,11 +79,11 @@ const char* sampler_kind_name(SamplerKind k);
 
 struct SamplerConfig {
   SamplerKind kind = SamplerKind::kAuto;
-  char trace[256] = {};     // trace:FILE
-  double cpu_pct = 2.0;     // sampling CPU per interval, percent of wall time
+  char trace[256] = {};      // trace:FILE
+  double cpu_pct = 2.0;      // sampling CPU per interval, percent of wall time
   uint32_t period = 100003;  // pebs/ibs: events per sample
-  uint32_t window_ms = 0;   // accessed-bit window per interval, 0 = adaptive
-  bool keep_thp = false;    // abit: leave transparent huge pages on in the heaps
+  uint32_t window_ms = 0;    // accessed-bit window per interval, 0 = adaptive
+  bool keep_thp = false;     // abit: leave transparent huge pages on in the heaps
 };
 
 struct TierDef {
@@ -229,8 +229,8 @@ std::string explain_rules(const CompiledPolicy& policy);
 // STRATA_MIGRATE: "off" or key=value,... (see docs/configuration.md).
 bool parse_migrate(std::string_view value, MigrateConfig* out, Diagnostics* diag);
 std::string explain_migrate(const MigrateConfig& m);
-// STRATA_SAMPLER: NAME[,cpu=P%][,period=N][,window=auto|T][,thp=split|keep], NAME one of auto, abit, pebs, ibs,
-// idle, damon, trace:FILE, off.
+// STRATA_SAMPLER: NAME[,cpu=P%][,period=N][,window=auto|T][,thp=split|keep], NAME one of auto,
+// abit, pebs, ibs, idle, damon, trace:FILE, off.
 bool parse_sampler(std::string_view value, SamplerConfig* out, Diagnostics* diag);
 std::string explain_sampler(const SamplerConfig& s);
 

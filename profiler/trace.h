@@ -105,9 +105,9 @@ class TraceSampler final : public sampling::Sampler {
  private:
   std::string path_;
   int fd_ = -1;
-  uint64_t n_ = 0;                     // collect() calls so far
-  std::string partial_;                // an incomplete last line
-  std::vector<Observation> pending_;   // lines for later intervals
+  uint64_t n_ = 0;                    // collect() calls so far
+  std::string partial_;               // an incomplete last line
+  std::vector<Observation> pending_;  // lines for later intervals
   uint64_t bad_ = 0;
 };
 

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh
-build=${STRATA_BUILD_DIR:-build}
+build=${BUILD_DIR:-build}
 start=$(date +%s)
 status=0
 # One run: the vm tests are RUN_SERIAL (they get the machine to themselves),

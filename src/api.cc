@@ -2,17 +2,17 @@
 // through strata_api (a versioned function table); the read-only queries
 // are also exported under their own names for programs that dlsym them.
 #define STRATA_NO_INLINE_API 1
-#include <cerrno>
-#include <cstdio>
 #include <algorithm>
+#include <cerrno>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
 
 #include "allocator/heap.h"
 #include "allocator/log.h"
 #include "allocator/sys.h"
-#include "src/pmem_region.h"
 #include "src/engine.h"
+#include "src/pmem_region.h"
 #include "src/runtime.h"
 #include "src/sites.h"
 #include "strata/strata.h"

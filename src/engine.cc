@@ -22,9 +22,9 @@
 #include "policy/migrate_plan.h"
 #include "profiler/abit.h"
 #include "profiler/damon.h"
+#include "profiler/heat.h"
 #include "profiler/idle.h"
 #include "profiler/perf_sampler.h"
-#include "profiler/heat.h"
 #include "profiler/sampler.h"
 #include "profiler/trace.h"
 #include "src/metrics.h"
@@ -37,7 +37,7 @@ namespace {
 using sampling::kChunkBytes;
 using sampling::kChunkShift;
 constexpr uintptr_t kPage = sys::kPageSize;
-constexpr int kProbes = 8;  // pages probed per chunk for its node and residency
+constexpr int kProbes = 8;         // pages probed per chunk for its node and residency
 constexpr int kUnset = INT32_MIN;  // a move_pages status the kernel did not write
 // Heat scaling (Engine::interval): chunks this small do not set the scale (a
 // nearly empty chunk holding one busy page would), and a window whose top
@@ -71,13 +71,14 @@ struct ChunkState {
   uintptr_t lo = 0;  // the managed part of the chunk
   uintptr_t hi = 0;
   uint64_t moved_at = kNeverMoved;
-  uint64_t rss = 0;          // from the sampler this interval (0 = not reported)
+  uint64_t rss = 0;  // from the sampler this interval (0 = not reported)
   uint64_t anon_huge = 0;
   double fraction = -1;      // observed this interval (-1 = not observed)
   uint64_t present_est = 0;  // estimated from probes
   int tier = -1;
-  uint16_t flags = 0;        // kRegion* hint flags overlapping the chunk
-  uint64_t seen = 0;         // interval the inventory last saw it
+  int home = -1;       // the tier whose heap or mapping it belongs to
+  uint16_t flags = 0;  // kRegion* hint flags overlapping the chunk
+  uint64_t seen = 0;   // interval the inventory last saw it
 };
 
 class Engine {
@@ -206,7 +207,7 @@ class Engine {
 
   // The chunks of every managed range: tier heaps (carved part) and tracked mmaps.
   void inventory() {
-    auto add = [&](uintptr_t lo, uintptr_t hi, uint16_t flags) {
+    auto add = [&](uintptr_t lo, uintptr_t hi, uint16_t flags, int home) {
       lo &= ~(kPage - 1);
       for (uintptr_t c = lo >> kChunkShift; c <= (hi - 1) >> kChunkShift; ++c) {
         uintptr_t cs = c << kChunkShift;
@@ -228,6 +229,7 @@ class Engine {
           st.hi = std::max(st.hi, e);
         }
         st.flags |= flags;
+        st.home = home;
       }
     };
     for (int t = 0; t < heap::ntiers(); ++t) {
@@ -235,19 +237,19 @@ class Engine {
       uintptr_t lo = 0;
       uintptr_t hi = 0;
       heap::tier_range(t, &lo, &hi);
-      if (hi > lo) add(lo, hi, 0);
+      if (hi > lo) add(lo, hi, 0, t);
     }
     {
       uintptr_t lo = 0;
       uintptr_t hi = 0;
       heap::sample_range(&lo, &hi);  // the profiler's sampled tier-0 blocks
-      if (hi > lo) add(lo, hi, 0);
+      if (hi > lo) add(lo, hi, 0, 0);
     }
     regions_.resize(region_map().size() + 64);
     size_t n = region_map().snapshot(regions_.data(), regions_.size());
     for (size_t i = 0; i < n && i < regions_.size(); ++i) {
       const Region& r = regions_[i];
-      if (r.kind == RegionKind::kMmap && r.end > r.start) add(r.start, r.end, r.flags);
+      if (r.kind == RegionKind::kMmap && r.end > r.start) add(r.start, r.end, r.flags, r.tier);
     }
     // Forget what is gone (unmapped, or a heap range given back).
     for (auto it = chunks_.begin(); it != chunks_.end();) {
@@ -331,7 +333,10 @@ class Engine {
         int s = status_[i * kProbes + k];
         if (s < 0 || s >= kMaxNodes) continue;
         ++present;
-        int t = node_tier_[s];
+        // A node shared by several tiers counts for the chunk's own tier.
+        const int home = c.home;
+        int t = home >= 0 && home < pol_->ntiers && pol_->tiers[home].nodes.test(s) ? home
+                                                                                    : node_tier_[s];
         if (t >= 0) ++votes[t];
       }
       int best = -1;
@@ -429,7 +434,8 @@ class Engine {
     uint64_t moved = 0;
     for (uintptr_t a = c.lo; a < c.hi;) {
       batch_.clear();
-      for (; a < c.hi && batch_.size() < batch; a += step) batch_.push_back(reinterpret_cast<void*>(a));
+      for (; a < c.hi && batch_.size() < batch; a += step)
+        batch_.push_back(reinterpret_cast<void*>(a));
       nodes_.assign(batch_.size(), node);
       bstatus_.assign(batch_.size(), kUnset);
       constexpr int kMpolMfMove = 1 << 1;  // pages mapped only by this process
@@ -485,9 +491,8 @@ class Engine {
     c.moved_at = interval_;
     if (moved != 0) c.tier = m.to;
     STRATA_LOG(LogLevel::kDebug, "migrate: chunk %#lx %s tier %d -> %d, %llu KiB (%s)",
-               static_cast<unsigned long>(m.chunk << kChunkShift),
-               m.to < m.from ? "up" : "down", m.from, m.to,
-               static_cast<unsigned long long>(b >> 10), move_reason_name(m.reason));
+               static_cast<unsigned long>(m.chunk << kChunkShift), m.to < m.from ? "up" : "down",
+               m.from, m.to, static_cast<unsigned long long>(b >> 10), move_reason_name(m.reason));
   }
 
   static void count_failure(int err, uint64_t pages) {

@@ -26,11 +26,11 @@ struct Counters {
   uint64_t promotions = 0;      // chunk moves up
   uint64_t demotions = 0;       // chunk moves down
   uint64_t pages_moved = 0;
-  uint64_t pages_failed = 0;    // pages move_pages could not move (below, by errno)
-  uint64_t fail_nomem = 0;      // ENOMEM: the target node is full
-  uint64_t fail_busy = 0;       // EBUSY: page in use (pinned by I/O, locked)
-  uint64_t fail_fault = 0;      // EFAULT on a call: the range was unmapped in between
-  uint64_t fail_acces = 0;      // EACCES: shared with another process
+  uint64_t pages_failed = 0;  // pages move_pages could not move (below, by errno)
+  uint64_t fail_nomem = 0;    // ENOMEM: the target node is full
+  uint64_t fail_busy = 0;     // EBUSY: page in use (pinned by I/O, locked)
+  uint64_t fail_fault = 0;    // EFAULT on a call: the range was unmapped in between
+  uint64_t fail_acces = 0;    // EACCES: shared with another process
   uint64_t fail_other = 0;
   uint64_t syscall_errors = 0;  // move_pages calls that failed as a whole
   uint64_t sampler_errors = 0;  // collect() failures
@@ -38,11 +38,11 @@ struct Counters {
   uint64_t skipped_held = 0;    // ... that hysteresis (hold) deferred
   uint64_t skipped_budget = 0;  // ... that the rate limit deferred
   uint64_t skipped_no_room = 0;
-  uint64_t sample_ns = 0;       // CPU time of sampling and the heat model
-  uint64_t migrate_ns = 0;      // CPU time of planning and moving
-  uint64_t wall_ns = 0;         // time since the engine started
-  uint64_t window_ms = 0;       // the accessed-bit window in use
-  uint64_t throttled = 0;       // intervals stretched to keep sampling within cpu=
+  uint64_t sample_ns = 0;   // CPU time of sampling and the heat model
+  uint64_t migrate_ns = 0;  // CPU time of planning and moving
+  uint64_t wall_ns = 0;     // time since the engine started
+  uint64_t window_ms = 0;   // the accessed-bit window in use
+  uint64_t throttled = 0;   // intervals stretched to keep sampling within cpu=
 };
 
 // Starts the engine thread if `pol` asks for migration, `sample_only` (a

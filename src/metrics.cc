@@ -25,6 +25,7 @@ struct Out {
   void add(const char* fmt, ...) __attribute__((format(printf, 2, 3))) {
     va_list ap;
     va_start(ap, fmt);
+    // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start is just above
     int k = std::vsnprintf(buf + n, sizeof buf - n, fmt, ap);
     va_end(ap);
     if (k < 0 || static_cast<size_t>(k) >= sizeof buf - n) {
@@ -118,8 +119,7 @@ bool write(const char* path) {
        c.promoted_bytes},
       {"strata_migrate_demoted_bytes_total", "counter", "Bytes moved to a slower tier.",
        c.demoted_bytes},
-      {"strata_migrate_promotions_total", "counter", "Chunk moves to a faster tier.",
-       c.promotions},
+      {"strata_migrate_promotions_total", "counter", "Chunk moves to a faster tier.", c.promotions},
       {"strata_migrate_demotions_total", "counter", "Chunk moves to a slower tier.", c.demotions},
       {"strata_migrate_pages_moved_total", "counter", "4 KiB pages moved.", c.pages_moved},
       {"strata_migrate_skipped_pinned_total", "counter", "Moves not made: the chunk is pinned.",

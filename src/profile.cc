@@ -32,7 +32,7 @@ namespace {
 
 using profile::kMaxFrames;
 
-constexpr size_t kSites = 8192;     // distinct call stacks
+constexpr size_t kSites = 8192;    // distinct call stacks
 constexpr size_t kLive = 1 << 17;  // live sampled blocks (about 64 GiB of heap at the default rate)
 constexpr size_t kMaxChunkRecords = 4 << 20;  // 64 MiB of per-interval chunk history
 constexpr size_t kMaxMoves = 1 << 20;
@@ -84,7 +84,7 @@ constinit const CompiledPolicy* g_pol = nullptr;
 constinit uintptr_t g_self_lo = 0;  // libstrata's text, skipped in backtraces
 constinit uintptr_t g_self_hi = 0;
 constinit uint32_t g_interval_ms = 0;
-constinit uint64_t g_iv = 0;  // engine intervals accounted so far
+constinit uint64_t g_iv = 0;     // engine intervals accounted so far
 constinit bool g_child = false;  // a forked child (its profile is PATH.PID)
 
 __thread uint64_t t_rng __attribute__((tls_model("initial-exec")));
@@ -126,8 +126,8 @@ int64_t next_gap() {
 }
 
 void* map_table(size_t bytes) {
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                 -1, 0);
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   return p == MAP_FAILED ? nullptr : p;
 }
 
@@ -202,8 +202,8 @@ void copy(char* dst, size_t cap, const char* src) {
 void set_path(pid_t pid, bool child) {
   const char* pct = std::strstr(g_template, "%p");
   if (pct != nullptr) {
-    std::snprintf(g_path, sizeof g_path, "%.*s%d%s", static_cast<int>(pct - g_template),
-                  g_template, static_cast<int>(pid), pct + 2);
+    std::snprintf(g_path, sizeof g_path, "%.*s%d%s", static_cast<int>(pct - g_template), g_template,
+                  static_cast<int>(pid), pct + 2);
   } else if (child) {
     std::snprintf(g_path, sizeof g_path, "%s.%d", g_template, static_cast<int>(pid));
   } else {
@@ -351,8 +351,8 @@ bool write_to(const char* path) {
     const History& hs = *g_hist;
     for (size_t i = 0; i < hs.intervals.size(); ++i) {
       const uint32_t nc = hs.nchunks[i];
-      w.interval(hs.intervals[i], std::span<const profile::ChunkRecord>(
-                                      hs.chunks.data() + hs.first_chunk[i], nc));
+      w.interval(hs.intervals[i],
+                 std::span<const profile::ChunkRecord>(hs.chunks.data() + hs.first_chunk[i], nc));
     }
     for (const profile::MoveRecord& m : hs.moves) w.move(m);
   }
@@ -508,8 +508,8 @@ void record(void* p, size_t size, const void* ra) {
       while (g_live[j].p != 0 && g_live[j].p != reinterpret_cast<uintptr_t>(p))
         j = (j + 1) & (kLive - 1);
       if (g_live[j].p == 0) ++g_nlive;
-      g_live[j] = Live{reinterpret_cast<uintptr_t>(p), static_cast<uint32_t>(si), s * count, count, t,
-                       g_iv};
+      g_live[j] = Live{
+          reinterpret_cast<uintptr_t>(p), static_cast<uint32_t>(si), s * count, count, t, g_iv};
     } else {
       ++g_dropped_live;
     }

@@ -29,7 +29,8 @@ struct ProfConfig {
 bool start(const ProfConfig& cfg, const CompiledPolicy* pol, char* why, size_t cap);
 
 // Bytes this thread may still allocate before its next sample.
-extern __thread int64_t t_prof_left __attribute__((tls_model("initial-exec"), visibility("hidden")));
+extern __thread int64_t t_prof_left
+    __attribute__((tls_model("initial-exec"), visibility("hidden")));
 // The malloc fast path's check: true (and counted) when this allocation is not sampled.
 inline bool countdown(size_t size) {
   const int64_t left = t_prof_left - static_cast<int64_t>(size);
