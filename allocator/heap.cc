@@ -792,6 +792,10 @@ bool set_chunk_vmas(bool no_thp, std::string* why) {
   return true;
 }
 
+constexpr unsigned kSampleArenas = 8;
+constinit unsigned g_sample_arenas[kSampleArenas] = {};
+constinit std::atomic<unsigned> g_sample_next{0};
+
 bool enable_sample_heap(std::string* why) {
   ReentrancyGuard g;
   Heap& h = g_heaps[kSampleSlot];
@@ -814,11 +818,17 @@ bool enable_sample_heap(std::string* why) {
   h.maxnode = t0.maxnode;
   h.mode = t0.mode;
   h.bind = t0.bind;
-  h.arena = create_arena(&h);
-  if (h.arena == 0) {
-    *why = "jemalloc could not create an arena for it";
-    return false;
+  // Several arenas on the one slot (they share its extent hooks): sampled
+  // blocks take no thread cache, so threads sampling at the same time would
+  // otherwise queue on one arena's locks.
+  for (unsigned& a : g_sample_arenas) {
+    a = create_arena(&h);
+    if (a == 0) {
+      *why = "jemalloc could not create an arena for it";
+      return false;
+    }
   }
+  h.arena = g_sample_arenas[0];
   h.enabled = true;
   return true;
 }
@@ -832,7 +842,13 @@ void* alloc_sample(size_t size, size_t align, bool zero) {
   Heap& t0 = g_heaps[0];
   if (t0.cap != 0 && over_cap(t0, strata_je_nallocx(size, flags & 0x3f), 0)) return nullptr;
   // No thread cache: a cached block would come back from a plain tier-0 malloc.
-  void* p = strata_je_mallocx(size, flags | je::arena_flag(h.arena) | je::kTcacheNone);
+  // Threads take the sample arenas in turn, at their first sample.
+  static __thread uint8_t t_sample_arena __attribute__((tls_model("initial-exec")));
+  if (t_sample_arena == 0)
+    t_sample_arena = static_cast<uint8_t>(
+        1 + g_sample_next.fetch_add(1, std::memory_order_relaxed) % kSampleArenas);
+  const unsigned arena = g_sample_arenas[t_sample_arena - 1];
+  void* p = strata_je_mallocx(size, flags | je::arena_flag(arena) | je::kTcacheNone);
   if (t0.cap != 0 && p != nullptr)
     t0.live.fetch_add(static_cast<int64_t>(strata_je_malloc_usable_size(p)),
                       std::memory_order_relaxed);
@@ -877,7 +893,7 @@ void tier_stats(int tier, TierStats* out) {
     // The profiler's sampled tier-0 blocks live in their own arena and slot.
     const Heap& s = g_heaps[kSampleSlot];
     if (s.enabled) {
-      read_arena_stats(s.arena, out);
+      for (unsigned a : g_sample_arenas) read_arena_stats(a, out);
       out->mapped += s.mapped.load(std::memory_order_relaxed);
     }
   } else {

@@ -350,7 +350,8 @@ int main(int argc, char** argv) {
   if (o.csv) {
     std::printf("interval,phase,accesses,fast_hit,oracle_hit");
     for (int n = 0; n <= max_node; ++n) std::printf(",node%d_bytes", n);
-    std::printf(",absent_bytes,loop_ms,cpu_ms,migrated_bytes,engine_cpu_ms,sampler_cpu_ms\n");
+    std::printf(
+        ",absent_bytes,loop_ms,cpu_ms,migrated_bytes,engine_cpu_ms,sampler_cpu_ms,engine_intervals\n");
   } else {
     std::printf("# %s: footprint %.1f MiB as %s; hot set %.1f MiB gets %.0f%% of accesses", kProg,
                 static_cast<double>(o.footprint) / kMiB,
@@ -430,13 +431,15 @@ int main(int argc, char** argv) {
     const uint64_t migrated = st.promoted_bytes + st.demoted_bytes;
     const double engine_ms = static_cast<double>(st.engine_cpu_ns) / 1e6;
     const double sampler_ms = static_cast<double>(st.sampler_cpu_ns) / 1e6;
+    const uint64_t engine_intervals = st.migrate_intervals;
 
     if (o.csv) {
       std::printf("%" PRIu64 ",%d,%" PRIu64 ",%.4f,%.4f", interval, phase, accesses,
                   static_cast<double>(fast) / acc, static_cast<double>(best) / acc);
       for (uint64_t n : pl.node_pages) std::printf(",%" PRIu64, n * kPage);
-      std::printf(",%" PRIu64 ",%.1f,%.1f,%" PRIu64 ",%.1f,%.1f\n", pl.absent_pages * kPage,
-                  t1 - t0, cpu, migrated, engine_ms, sampler_ms);
+      std::printf(",%" PRIu64 ",%.1f,%.1f,%" PRIu64 ",%.1f,%.1f,%" PRIu64 "\n",
+                  pl.absent_pages * kPage, t1 - t0, cpu, migrated, engine_ms, sampler_ms,
+                  engine_intervals);
     } else {
       std::printf("%8" PRIu64 " %5d %12" PRIu64 " %8.3f %10.3f", interval, phase, accesses,
                   static_cast<double>(fast) / acc, static_cast<double>(best) / acc);

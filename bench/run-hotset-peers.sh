@@ -40,7 +40,7 @@ fill() {  # fill NODE LEAVE
   for _ in $(seq 600); do grep -q held "$out/fill-$1.txt" 2>/dev/null && break; sleep 0.1; done
   cat "$out/fill-$1.txt"
 }
-fill 1 0
+fill 1 48M  # all but 48 MiB: filling it completely gets the filler OOM-killed (MPOL_BIND)
 fill 0 "$FAST_FREE"
 
 run() {  # run NAME COMMAND...
@@ -72,12 +72,14 @@ run strata env STRATA_TIERS="dram:nodes=0,cap=$FAST;pmem:nodes=2" \
 # migrated in the phase; engine and sampling CPU against the process's.
 summary() {
   awk -F, -v name="$1" -v phase="$PHASE" -v n="$INTERVALS" '
+    BEGIN { e0[0] = 0 }  # phase 0 counts engine intervals from the start of the program
     NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
     {
       k = $1; p = (phase > 0 && k >= phase) ? 1 : 0
       start = p ? phase : 0; end = p ? n : (phase > 0 ? phase : n)
       hit = $col["fast_hit"]; orc = $col["oracle_hit"]
-      if (!(p in reach) && hit >= 0.9 * orc) reach[p] = k - start
+      if (!(p in e0)) e0[p] = $col["engine_intervals"]
+      if (!(p in reach) && hit >= 0.9 * orc) { reach[p] = k - start; ereach[p] = $col["engine_intervals"] - e0[p] }
       if (k >= start + (end - start) / 2) { h[p] += hit; o[p] += orc }
       mig[p] = $col["migrated_bytes"]
       cpu += $col["cpu_ms"]; eng = $col["engine_cpu_ms"]; smp = $col["sampler_cpu_ms"]
@@ -86,7 +88,7 @@ summary() {
       printf "%-15s", name
       prev = 0
       for (p = 0; p <= (phase > 0); p++) {
-        r = (p in reach) ? reach[p] : "never"
+        r = (p in reach) ? reach[p] " (" ereach[p] " engine)" : "never"
         printf "  phase %d: %.3f of oracle, 90%% after %s, migrated %.0f MiB", p, \
           (o[p] > 0 ? h[p] / o[p] : 0), r, (mig[p] - prev) / 1048576
         prev = mig[p]

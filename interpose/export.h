@@ -28,12 +28,17 @@ inline bool is_tier0(const void* p) {
 }
 
 // The fast paths are tail calls into the private jemalloc.
-inline void* alloc(size_t size, const void* ra) noexcept {
-  const uint8_t f = heap::g_fast;
-  if (STRATA_LIKELY(f == 1)) return strata_je_malloc(size);
+// Not the fast path: the profiler's countdown (mode 2), or the slow path.
+// Out of line, so that the fast path stays one compare against memory.
+[[gnu::noinline]] inline void* alloc_not_fast(size_t size, const void* ra) noexcept {
   // Profiling: only the allocation that ends a thread's countdown is sampled.
-  if (f == 2 && prof::countdown(size)) return strata_je_malloc(size);
+  if (heap::g_fast == 2 && prof::countdown(size)) return strata_je_malloc(size);
   return rt::malloc_slow(size, 0, false, ra);
+}
+
+inline void* alloc(size_t size, const void* ra) noexcept {
+  if (STRATA_LIKELY(heap::g_fast == 1)) return strata_je_malloc(size);
+  return alloc_not_fast(size, ra);
 }
 
 inline void* alloc_aligned(size_t align, size_t size, const void* ra) noexcept {

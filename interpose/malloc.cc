@@ -47,7 +47,10 @@ void* realloc_ra(void* p, size_t size, const void* ra) {
 }  // namespace
 
 STRATA_EXPORT void* malloc(size_t size) noexcept {
-  return alloc(size, STRATA_RA);
+  // Written out (not alloc()) so that the caller's address is read only off
+  // the fast path.
+  if (STRATA_LIKELY(strata::heap::g_fast == 1)) return strata_je_malloc(size);
+  return strata::interpose::alloc_not_fast(size, STRATA_RA);
 }
 
 STRATA_EXPORT void free(void* p) noexcept {

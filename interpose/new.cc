@@ -34,12 +34,18 @@ void* new_nothrow(size_t size, size_t align, const void* ra) noexcept {
 }  // namespace
 
 STRATA_NEW_EXPORT void* operator new(size_t n) {
-  void* p = alloc(n, STRATA_RA);
-  return STRATA_LIKELY(p != nullptr) ? p : new_impl(n, 0, STRATA_RA);
+  if (STRATA_LIKELY(strata::heap::g_fast == 1)) {
+    void* p = strata_je_malloc(n);
+    if (STRATA_LIKELY(p != nullptr)) return p;
+  }
+  return new_impl(n, 0, STRATA_RA);
 }
 STRATA_NEW_EXPORT void* operator new[](size_t n) {
-  void* p = alloc(n, STRATA_RA);
-  return STRATA_LIKELY(p != nullptr) ? p : new_impl(n, 0, STRATA_RA);
+  if (STRATA_LIKELY(strata::heap::g_fast == 1)) {
+    void* p = strata_je_malloc(n);
+    if (STRATA_LIKELY(p != nullptr)) return p;
+  }
+  return new_impl(n, 0, STRATA_RA);
 }
 STRATA_NEW_EXPORT void* operator new(size_t n, const std::nothrow_t&) noexcept {
   void* p = alloc(n, STRATA_RA);

@@ -80,7 +80,7 @@ const char* sampler_kind_name(SamplerKind k);
 struct SamplerConfig {
   SamplerKind kind = SamplerKind::kAuto;
   char trace[256] = {};      // trace:FILE
-  double cpu_pct = 2.0;      // sampling CPU per interval, percent of wall time
+  double cpu_pct = 1.5;      // sampling CPU per interval, percent of wall time
   uint32_t period = 100003;  // pebs/ibs: events per sample
   uint32_t window_ms = 0;    // accessed-bit window per interval, 0 = adaptive
   bool keep_thp = false;     // abit: leave transparent huge pages on in the heaps

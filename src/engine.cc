@@ -390,14 +390,21 @@ class Engine {
       tiers[t].enabled = movable_[t];
       tiers[t].high_pct = d.high_pct;
       tiers[t].low_pct = d.low_pct;
-      if (d.cap != 0) {
-        tiers[t].limit = d.cap;
-      } else if (movable_[t]) {
-        // No limit set: what this program holds there plus what is still free.
+      if (d.cap != 0) tiers[t].limit = d.cap;
+      if (movable_[t]) {
+        // What this program holds there plus what the nodes still have free
+        // (less a reserve the kernel keeps for itself): without a cap that is
+        // the limit; with one, a node that other programs filled lowers it,
+        // so the planner swaps instead of promoting into ENOMEM.
+        constexpr uint64_t kReserve = 16ULL << 20;
         uint64_t free_bytes = 0;
         for (int n = 0; n < kMaxNodes; ++n)
-          if (d.nodes.test(n)) free_bytes += node_free(n);
-        tiers[t].limit = tiers[t].resident + free_bytes;
+          if (d.nodes.test(n)) {
+            const uint64_t f = node_free(n);
+            free_bytes += f > kReserve ? f - kReserve : 0;
+          }
+        const uint64_t physical = tiers[t].resident + free_bytes;
+        if (tiers[t].limit == 0 || physical < tiers[t].limit) tiers[t].limit = physical;
       }
     }
     plan_migrations(std::span<const PlanTier>(tiers, static_cast<size_t>(nt)), plan_chunks_, cfg_,
@@ -480,6 +487,8 @@ class Engine {
       ++iv_.demoted;
     }
     prof::add_move(interval_, m, b);
+    if (m.reason == MoveReason::kWatermark)
+      COUNTER(watermark_bytes).fetch_add(b, std::memory_order_relaxed);
     COUNTER(pages_moved).fetch_add(moved * (page_bytes / kPage), std::memory_order_relaxed);
     if (m.to < m.from) {
       COUNTER(promoted_bytes).fetch_add(b, std::memory_order_relaxed);
@@ -651,6 +660,7 @@ void* thread_main(void*) {
                                          : std::max<uint64_t>(1, interval_ms / 10);
   const uint64_t w0 = now_ns(CLOCK_MONOTONIC);
   uint64_t sampled = 0;
+  double cost_ns = 0;
   while (!g_stop.load(std::memory_order_relaxed)) {
     const uint64_t t0 = now_ns(CLOCK_MONOTONIC);
     const uint64_t c0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
@@ -674,13 +684,18 @@ void* thread_main(void*) {
     COUNTER(window_ms).store(window_ms, std::memory_order_relaxed);
     Counters c{};
     counters(&c);
-    const uint64_t used = c.sample_ns - sampled;  // sampling only: moves have their rate limit
+    // Sampling only (moves have their rate limit), smoothed: one costly
+    // interval (the first, or a burst of new mappings) should not stall the
+    // next several.
+    cost_ns = cost_ns == 0 ? static_cast<double>(c.sample_ns - sampled)
+                           : 0.7 * cost_ns + 0.3 * static_cast<double>(c.sample_ns - sampled);
     sampled = c.sample_ns;
+    const double used = cost_ns;
     const uint64_t elapsed = now_ns(CLOCK_MONOTONIC) - t0;
     COUNTER(wall_ns).store(now_ns(CLOCK_MONOTONIC) - w0, std::memory_order_relaxed);
     // CPU budget: stretch the wait so that sampling takes at most cpu% of it.
     uint64_t period_ns = interval_ms * 1000000ULL;
-    const auto min_period = static_cast<uint64_t>(static_cast<double>(used) * 100.0 / sc.cpu_pct);
+    const auto min_period = static_cast<uint64_t>(used * 100.0 / sc.cpu_pct);
     if (min_period > period_ns) {
       period_ns = min_period;
       COUNTER(throttled).fetch_add(1, std::memory_order_relaxed);

@@ -18,13 +18,14 @@
 namespace strata::engine {
 
 struct Counters {
-  uint64_t intervals = 0;       // intervals completed
-  uint64_t chunks = 0;          // chunks tracked in the last interval
-  uint64_t hot_chunks = 0;      // ... with heat >= promote
-  uint64_t promoted_bytes = 0;  // bytes moved to a faster tier
-  uint64_t demoted_bytes = 0;   // bytes moved to a slower tier
-  uint64_t promotions = 0;      // chunk moves up
-  uint64_t demotions = 0;       // chunk moves down
+  uint64_t intervals = 0;        // intervals completed
+  uint64_t chunks = 0;           // chunks tracked in the last interval
+  uint64_t hot_chunks = 0;       // ... with heat >= promote
+  uint64_t promoted_bytes = 0;   // bytes moved to a faster tier
+  uint64_t demoted_bytes = 0;    // bytes moved to a slower tier
+  uint64_t watermark_bytes = 0;  // ... of which because a tier was above its high watermark
+  uint64_t promotions = 0;       // chunk moves up
+  uint64_t demotions = 0;        // chunk moves down
   uint64_t pages_moved = 0;
   uint64_t pages_failed = 0;  // pages move_pages could not move (below, by errno)
   uint64_t fail_nomem = 0;    // ENOMEM: the target node is full

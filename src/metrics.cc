@@ -119,6 +119,8 @@ bool write(const char* path) {
        c.promoted_bytes},
       {"strata_migrate_demoted_bytes_total", "counter", "Bytes moved to a slower tier.",
        c.demoted_bytes},
+      {"strata_migrate_watermark_bytes_total", "counter",
+       "Bytes demoted because their tier was above its high watermark.", c.watermark_bytes},
       {"strata_migrate_promotions_total", "counter", "Chunk moves to a faster tier.", c.promotions},
       {"strata_migrate_demotions_total", "counter", "Chunk moves to a slower tier.", c.demotions},
       {"strata_migrate_pages_moved_total", "counter", "4 KiB pages moved.", c.pages_moved},

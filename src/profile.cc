@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -34,6 +35,11 @@ using profile::kMaxFrames;
 
 constexpr size_t kSites = 8192;    // distinct call stacks
 constexpr size_t kLive = 1 << 17;  // live sampled blocks (about 64 GiB of heap at the default rate)
+// The live table is split into stripes, each with its own lock, so threads
+// that sample at the same time (large blocks are sampled almost always) do
+// not queue on one lock. A block's stripe is the top bits of its hash.
+constexpr size_t kStripes = 64;
+constexpr size_t kPerStripe = kLive / kStripes;
 constexpr size_t kMaxChunkRecords = 4 << 20;  // 64 MiB of per-interval chunk history
 constexpr size_t kMaxMoves = 1 << 20;
 
@@ -67,10 +73,60 @@ struct RaEntry {
 };
 constinit RaEntry* g_ra = nullptr;
 
-constinit sys::SpinLock g_lock;
+constinit sys::SpinLock g_lock;  // the site table's inserts and the ra cache
+
+struct alignas(64) Stripe {
+  sys::SpinLock lock;
+  size_t n = 0;  // entries in use
+};
+constinit Stripe g_stripes[kStripes];
+
+// Site counters are added to from every stripe and the engine thread.
+void add(double& field, double v) {
+  std::atomic_ref<double>(field).fetch_add(v, std::memory_order_relaxed);
+}
+
 constinit Site* g_sites = nullptr;
 constinit Live* g_live = nullptr;
-constinit size_t g_nlive = 0;
+constinit bool g_any_live = false;  // set at the first sample: frees before it skip the lookup
+
+// A thread's allocation and free counts for the site it sampled last, added
+// to the site when the thread samples another site or every kFlushEvery
+// samples: threads sampling the same site (large blocks are sampled almost
+// always) would otherwise fight over its cache line on every sample.
+constexpr uint32_t kFlushEvery = 16;
+struct Pending {
+  uint32_t site;  // + 1; 0 = nothing pending
+  uint32_t samples;
+  double allocs, bytes_allocated, frees, bytes_freed, lifetime_ns;
+  double tier_bytes[kMaxTiers];
+};
+__thread Pending t_pending __attribute__((tls_model("initial-exec")));
+
+void flush_pending() {
+  Pending& p = t_pending;
+  if (p.site == 0) return;
+  Site& s = g_sites[p.site - 1];
+  add(s.allocs, p.allocs);
+  add(s.bytes_allocated, p.bytes_allocated);
+  add(s.frees, p.frees);
+  add(s.bytes_freed, p.bytes_freed);
+  add(s.lifetime_ns, p.lifetime_ns);
+  for (int t = 0; t < kMaxTiers; ++t)
+    if (p.tier_bytes[t] != 0) add(s.tier_bytes[t], p.tier_bytes[t]);
+  p = Pending{};
+}
+
+Pending& pending_for(size_t site) {
+  Pending& p = t_pending;
+  if (p.site != site + 1 || p.samples >= kFlushEvery) {
+    flush_pending();
+    p.site = static_cast<uint32_t>(site + 1);
+  }
+  ++p.samples;
+  return p;
+}
+
 constinit uint64_t g_dropped_sites = 0;
 constinit uint64_t g_dropped_live = 0;
 constinit double g_rate = 512 * 1024;
@@ -131,30 +187,37 @@ void* map_table(size_t bytes) {
   return p == MAP_FAILED ? nullptr : p;
 }
 
+size_t stripe_of(uintptr_t p) {
+  return static_cast<size_t>(mix(p) >> 58);  // 64 stripes
+}
+// Slot of p within its stripe's part of g_live.
 size_t live_home(uintptr_t p) {
-  return static_cast<size_t>(mix(p)) & (kLive - 1);
+  return static_cast<size_t>(mix(p)) & (kPerStripe - 1);
+}
+Live* stripe_slots(size_t s) {
+  return g_live + s * kPerStripe;
 }
 
-// Under g_lock. Returns the slot of p, or kLive.
-size_t live_find(uintptr_t p) {
-  for (size_t i = live_home(p), n = 0; n < kLive; i = (i + 1) & (kLive - 1), ++n) {
-    if (g_live[i].p == p) return i;
-    if (g_live[i].p == 0) return kLive;
+// Under the stripe's lock. Returns the slot of p, or kPerStripe.
+size_t live_find(Live* v, uintptr_t p) {
+  for (size_t i = live_home(p), n = 0; n < kPerStripe; i = (i + 1) & (kPerStripe - 1), ++n) {
+    if (v[i].p == p) return i;
+    if (v[i].p == 0) return kPerStripe;
   }
-  return kLive;
+  return kPerStripe;
 }
 
-void live_erase(size_t i) {
+void live_erase(Stripe& st, Live* v, size_t i) {
   // Backward-shift deletion keeps probe runs without tombstones.
-  for (size_t j = (i + 1) & (kLive - 1); g_live[j].p != 0; j = (j + 1) & (kLive - 1)) {
-    const size_t h = live_home(g_live[j].p);
+  for (size_t j = (i + 1) & (kPerStripe - 1); v[j].p != 0; j = (j + 1) & (kPerStripe - 1)) {
+    const size_t h = live_home(v[j].p);
     const bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
     if (stays) continue;
-    g_live[i] = g_live[j];
+    v[i] = v[j];
     i = j;
   }
-  g_live[i] = Live{};
-  --g_nlive;
+  v[i] = Live{};
+  --st.n;
 }
 
 // Under g_lock: the site of these frames, inserted if new; kSites if full.
@@ -492,45 +555,55 @@ void record(void* p, size_t size, const void* ra) {
   const double count = prob > 0 ? 1.0 / prob : 1.0;
   const int tier = heap::tier_of(p);
   const uint64_t t = now_ns(CLOCK_MONOTONIC);
-  g_lock.lock();
   size_t si = known;
   if (si == kSites) {
+    g_lock.lock();
     si = site_slot(frames, nf);
     if (si < kSites && r != 0) remember_ra(r, si);
+    g_lock.unlock();
   }
-  if (si < kSites) {
-    Site& st = g_sites[si];
-    st.allocs += count;
-    st.bytes_allocated += s * count;
-    if (tier >= 0 && tier < kMaxTiers) st.tier_bytes[tier] += s * count;
-    if (g_nlive * 10 < kLive * 8) {  // load factor 0.8 at most
-      size_t j = live_home(reinterpret_cast<uintptr_t>(p));
-      while (g_live[j].p != 0 && g_live[j].p != reinterpret_cast<uintptr_t>(p))
-        j = (j + 1) & (kLive - 1);
-      if (g_live[j].p == 0) ++g_nlive;
-      g_live[j] = Live{
-          reinterpret_cast<uintptr_t>(p), static_cast<uint32_t>(si), s * count, count, t, g_iv};
-    } else {
-      ++g_dropped_live;
-    }
+  if (si >= kSites) return;
+  Pending& pend = pending_for(si);
+  pend.allocs += count;
+  pend.bytes_allocated += s * count;
+  if (tier >= 0 && tier < kMaxTiers) pend.tier_bytes[tier] += s * count;
+  const auto u = reinterpret_cast<uintptr_t>(p);
+  Stripe& st = g_stripes[stripe_of(u)];
+  Live* v = stripe_slots(stripe_of(u));
+  st.lock.lock();
+  if (st.n * 10 < kPerStripe * 8) {  // load factor 0.8 at most
+    size_t j = live_home(u);
+    while (v[j].p != 0 && v[j].p != u) j = (j + 1) & (kPerStripe - 1);
+    if (v[j].p == 0) ++st.n;
+    if (!__atomic_load_n(&g_any_live, __ATOMIC_RELAXED))
+      __atomic_store_n(&g_any_live, true, __ATOMIC_RELAXED);
+    v[j] = Live{u,         static_cast<uint32_t>(si),
+                s * count, count,
+                t,         __atomic_load_n(&g_iv, __ATOMIC_RELAXED)};
+  } else {
+    __atomic_fetch_add(&g_dropped_live, 1, __ATOMIC_RELAXED);
   }
-  g_lock.unlock();
+  st.lock.unlock();
 }
 
 void forget(void* p) {
-  if (__atomic_load_n(&g_nlive, __ATOMIC_RELAXED) == 0) return;
+  if (!__atomic_load_n(&g_any_live, __ATOMIC_RELAXED)) return;
   const auto u = reinterpret_cast<uintptr_t>(p);
-  g_lock.lock();
-  const size_t i = live_find(u);
-  if (i < kLive) {
-    const Live l = g_live[i];
-    Site& st = g_sites[l.site];
-    st.frees += l.count;
-    st.bytes_freed += l.weight;
-    st.lifetime_ns += static_cast<double>(now_ns(CLOCK_MONOTONIC) - l.t_ns) * l.count;
-    live_erase(i);
+  Stripe& st = g_stripes[stripe_of(u)];
+  Live* v = stripe_slots(stripe_of(u));
+  st.lock.lock();
+  const size_t i = live_find(v, u);
+  Live l{};
+  if (i < kPerStripe) {
+    l = v[i];
+    live_erase(st, v, i);
   }
-  g_lock.unlock();
+  st.lock.unlock();
+  if (l.p == 0) return;
+  Pending& pend = pending_for(l.site);
+  pend.frees += l.count;
+  pend.bytes_freed += l.weight;
+  pend.lifetime_ns += static_cast<double>(now_ns(CLOCK_MONOTONIC) - l.t_ns) * l.count;
 }
 
 void account(ChunkLookup lookup, void* ctx) {
@@ -539,19 +612,23 @@ void account(ChunkLookup lookup, void* ctx) {
   // written for the first time (initialisation) is not use, and the heat
   // model needs a few intervals to forget it.
   constexpr uint64_t kSettle = 3;
-  g_lock.lock();
-  const uint64_t iv = ++g_iv;
-  for (size_t i = 0; i < kLive; ++i) {
-    const Live& l = g_live[i];
-    if (l.p == 0 || iv - l.iv < kSettle) continue;
-    Site& st = g_sites[l.site];
-    ChunkInfo ci{0, -1};
-    if (!lookup(l.p >> profile::kChunkShift, &ci, ctx)) continue;  // not resident yet
-    st.bi += l.weight;
-    st.heat_bi += l.weight * ci.heat;
-    if (ci.tier >= 0 && ci.tier < kMaxTiers) st.tier_bi[ci.tier] += l.weight;
+  const uint64_t iv = __atomic_add_fetch(&g_iv, 1, __ATOMIC_RELAXED);
+  for (size_t s = 0; s < kStripes; ++s) {
+    Stripe& st = g_stripes[s];
+    const Live* v = stripe_slots(s);
+    st.lock.lock();
+    for (size_t i = 0; st.n != 0 && i < kPerStripe; ++i) {
+      const Live& l = v[i];
+      if (l.p == 0 || iv - l.iv < kSettle) continue;
+      Site& site = g_sites[l.site];
+      ChunkInfo ci{0, -1};
+      if (!lookup(l.p >> profile::kChunkShift, &ci, ctx)) continue;  // not resident yet
+      add(site.bi, l.weight);
+      add(site.heat_bi, l.weight * ci.heat);
+      if (ci.tier >= 0 && ci.tier < kMaxTiers) add(site.tier_bi[ci.tier], l.weight);
+    }
+    st.lock.unlock();
   }
-  g_lock.unlock();
 }
 
 void begin_interval(uint64_t index, const uint64_t resident[kMaxTiers], uint64_t promoted_bytes,
@@ -610,6 +687,7 @@ void poll_control() {
 
 void write_final() {
   if (!g_on) return;
+  flush_pending();  // the exiting thread's (other threads hold at most kFlushEvery samples each)
   write_to(g_path);
 }
 
@@ -621,13 +699,18 @@ bool wants_quick_exit_write() {
 }
 
 void prefork() {
-  if (g_on) g_lock.lock();
+  if (!g_on) return;
+  g_lock.lock();
+  for (Stripe& s : g_stripes) s.lock.lock();
 }
 void postfork_parent() {
-  if (g_on) g_lock.unlock();
+  if (!g_on) return;
+  for (Stripe& s : g_stripes) s.lock.unlock();
+  g_lock.unlock();
 }
 void postfork_child() {
   if (!g_on) return;
+  for (Stripe& s : g_stripes) s.lock.unlock();
   g_lock.unlock();
   // The child's profile starts now, under its own name; its live blocks (the
   // parent's, copied) stay known so that their frees are matched.

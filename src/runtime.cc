@@ -599,15 +599,18 @@ void write_stats(int fd) {
     char down[16];
     format_bytes(up, sizeof up, c.promoted_bytes);
     format_bytes(down, sizeof down, c.demoted_bytes);
+    char wm[16];
+    format_bytes(wm, sizeof wm, c.watermark_bytes);
     const double wall = c.wall_ns > 0 ? static_cast<double>(c.wall_ns) : 1.0;
     len = std::snprintf(
         buf, sizeof buf,
         "migration: sampler %s, %llu intervals, %llu chunks (%llu hot); promoted %s in %llu "
-        "moves, demoted %s in %llu moves; engine CPU %.2f%% of wall time\n",
+        "moves, demoted %s in %llu moves (%s over a high watermark); engine CPU %.2f%% of wall "
+        "time\n",
         engine::sampler_name(), static_cast<unsigned long long>(c.intervals),
         static_cast<unsigned long long>(c.chunks), static_cast<unsigned long long>(c.hot_chunks),
         up, static_cast<unsigned long long>(c.promotions), down,
-        static_cast<unsigned long long>(c.demotions),
+        static_cast<unsigned long long>(c.demotions), wm,
         100.0 * static_cast<double>(c.sample_ns + c.migrate_ns) / wall);
     sys::write_all(fd, buf, static_cast<size_t>(len));
     if (c.pages_failed != 0 || c.syscall_errors != 0 || c.sampler_errors != 0) {
