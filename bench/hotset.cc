@@ -276,6 +276,37 @@ struct Footprint {
   uint64_t chunk_mask = ~0ULL;
 };
 
+// Bytes of [lo, hi) in transparent huge pages (AnonHugePages of the VMAs in
+// /proc/self/smaps, prorated for VMAs that overlap the range partly).
+uint64_t huge_bytes(uintptr_t lo, uintptr_t hi) {
+  FILE* f = std::fopen("/proc/self/smaps", "r");
+  if (f == nullptr) return 0;
+  char line[512];
+  uintptr_t a = 0;
+  uintptr_t b = 0;
+  bool in = false;
+  uint64_t total = 0;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    unsigned long s = 0;
+    unsigned long e = 0;
+    if (std::sscanf(line, "%lx-%lx ", &s, &e) == 2 && std::strchr(line, ':') != nullptr &&
+        std::strchr(line, '-') < std::strchr(line, ' ')) {
+      a = s;
+      b = e;
+      in = b > lo && a < hi;
+      continue;
+    }
+    unsigned long kb = 0;
+    if (in && std::sscanf(line, "AnonHugePages: %lu kB", &kb) == 1 && b > a) {
+      const uintptr_t ov = std::min(b, hi) - std::max(a, lo);
+      total += static_cast<uint64_t>(static_cast<double>(kb) * 1024.0 * static_cast<double>(ov) /
+                                     static_cast<double>(b - a));
+    }
+  }
+  std::fclose(f);
+  return total;
+}
+
 Footprint allocate(const Options& o) {
   Footprint f;
   const uint64_t chunk = o.block ? o.footprint : o.chunk;
@@ -351,7 +382,8 @@ int main(int argc, char** argv) {
     std::printf("interval,phase,accesses,fast_hit,oracle_hit");
     for (int n = 0; n <= max_node; ++n) std::printf(",node%d_bytes", n);
     std::printf(
-        ",absent_bytes,loop_ms,cpu_ms,migrated_bytes,engine_cpu_ms,sampler_cpu_ms,engine_intervals\n");
+        ",absent_bytes,loop_ms,cpu_ms,migrated_bytes,engine_cpu_ms,sampler_cpu_ms,engine_"
+        "intervals\n");
   } else {
     std::printf("# %s: footprint %.1f MiB as %s; hot set %.1f MiB gets %.0f%% of accesses", kProg,
                 static_cast<double>(o.footprint) / kMiB,
@@ -450,6 +482,17 @@ int main(int argc, char** argv) {
                   static_cast<double>(migrated) / kMiB, engine_ms, sampler_ms);
     }
     std::fflush(stdout);
+  }
+  {
+    // On stderr with --csv, so the CSV stays one table.
+    uint64_t huge = 0;
+    for (size_t c = 0; c < f.base.size(); ++c) {
+      const auto lo = reinterpret_cast<uintptr_t>(f.base[c]);
+      huge += huge_bytes(lo, lo + (o.block ? o.footprint : o.chunk));
+    }
+    std::fprintf(o.csv ? stderr : stdout,
+                 "# huge pages: %.1f MiB of the footprint in transparent huge pages\n",
+                 static_cast<double>(huge) / kMiB);
   }
   if (!o.csv)
     std::printf("# total: %" PRIu64 " accesses, %.0f ms process CPU in the access loops\n",

@@ -499,9 +499,10 @@ class Engine {
     }
     c.moved_at = interval_;
     if (moved != 0) c.tier = m.to;
-    STRATA_LOG(LogLevel::kDebug, "migrate: chunk %#lx %s tier %d -> %d, %llu KiB (%s)",
+    STRATA_LOG(LogLevel::kDebug, "migrate: chunk %#lx %s tier %d -> %d, %llu KiB (%s)%s",
                static_cast<unsigned long>(m.chunk << kChunkShift), m.to < m.from ? "up" : "down",
-               m.from, m.to, static_cast<unsigned long long>(b >> 10), move_reason_name(m.reason));
+               m.from, m.to, static_cast<unsigned long long>(b >> 10), move_reason_name(m.reason),
+               whole_thp ? ", one huge page" : "");
   }
 
   static void count_failure(int err, uint64_t pages) {

@@ -9,12 +9,14 @@
 #   hints   strata-vm-migrate-hints: PIN / COLD / HOT / UNPIN range hints
 #   stress  strata-vm-migrate-stress: two threads verify and rewrite blocks while
 #           the engine migrates them as fast as it may; no block may change
+#   thp     with STRATA_SAMPLER=...,thp=keep the hot set's transparent huge pages
+#           are promoted whole (one move per huge page) and stay huge
 # Every placement is read with move_pages(2) status queries, independently of strata.
 set -euo pipefail
 build=${1:?usage: migrate.sh BUILD_DIR [hotset] [hints] [stress]}
 shift
 sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(hotset hints stress)
+[ ${#sections[@]} -gt 0 ] || sections=(hotset hints stress thp)
 run="$build/bin/strata-run"
 failures=0
 fail() { echo "migrate: FAIL: $*"; failures=$((failures + 1)); }
@@ -102,6 +104,58 @@ section_hotset() {
 
 # 2. Range hints. The fast tier is capped at 48 MiB: room for every buffer of
 #    the program, so only the hints keep the hot ones on PMEM.
+# 4. Huge pages kept (thp=keep): the same driver with a 64 MiB block of
+#    transparent huge pages (the VM has THP "always"); the hot 8 MiB must be
+#    promoted by whole-huge-page moves, and the footprint must still be mostly
+#    huge pages at the end (a split would show as AnonHugePages dropping). All
+#    accesses go to the hot set: a huge page has one accessed bit, so with any
+#    traffic to the rest every chunk reads hot (why thp=split is the default).
+section_thp() {
+  local thp err out
+  thp=$(cat /sys/kernel/mm/transparent_hugepage/enabled)
+  case "$thp" in
+  *"[never]"*)
+    echo "migrate: thp: skipped: transparent huge pages are off in this kernel ($thp)"
+    return
+    ;;
+  esac
+  err=$(mktemp)
+  out=$(env STRATA_TIERS='dram:nodes=0,cap=16M;pmem:nodes=2' STRATA_POLICY='size>=1M -> pmem' \
+    STRATA_MIGRATE='interval=300ms,alpha=0.3' STRATA_SAMPLER='abit,thp=keep,cpu=10%,window=5ms' \
+    STRATA_LOG=debug "$run" -- "$build/bin/strata-bench-hotset" --alloc=block --footprint=64M \
+    --hot=8M --hot-fraction=1 --hot-offset=32M --intervals=12 --phase-at=0 --interval-ms=250 \
+    --fast-node=0 \
+    --fast-bytes=16M 2>"$err") || {
+    fail "thp: strata-bench-hotset failed: $(tail -n 5 "$err")"
+    rm -f "$err"
+    return
+  }
+  echo "$out" | sed 's/^/  /'
+  local whole last hit orc huge
+  whole=$(grep -c 'migrate: chunk .* up .*one huge page' "$err" || true)
+  grep 'migrate: chunk' "$err" | head -n 6 | sed 's/^/  /'
+  last=$(echo "$out" | awk '$1 ~ /^[0-9]+$/ {l = $0} END {print l}')
+  hit=$(echo "$last" | awk '{print $4}')
+  orc=$(echo "$last" | awk '{print $5}')
+  huge=$(echo "$out" | sed -n 's/^# huge pages: \([0-9.]*\) MiB.*/\1/p')
+  if [ "${whole:-0}" -ge 3 ]; then
+    ok "thp: $whole promotions moved one whole huge page each"
+  else
+    fail "thp: expected whole-huge-page promotions, saw ${whole:-0}"
+  fi
+  if awk -v h="$hit" -v o="$orc" 'BEGIN {exit !(h >= 0.9 * o)}'; then
+    ok "thp: last interval hit $hit of oracle $orc"
+  else
+    fail "thp: last interval hit $hit, below 0.9 of the oracle's $orc"
+  fi
+  if awk -v h="${huge:-0}" 'BEGIN {exit !(h >= 48)}'; then
+    ok "thp: $huge MiB of the 64 MiB footprint still in huge pages after the moves"
+  else
+    fail "thp: only ${huge:-0} MiB of the footprint in huge pages at the end (split?)"
+  fi
+  rm -f "$err"
+}
+
 section_hints() {
   local out rc=0
   out=$(env STRATA_TIERS='dram:nodes=0,cap=48M;pmem:nodes=2' \
@@ -131,8 +185,8 @@ section_stress() {
 
 for s in "${sections[@]}"; do
   case "$s" in
-  hotset | hints | stress) "section_$s" ;;
-  *) fail "unknown section '$s' (expected hotset, hints or stress)" ;;
+  hotset | hints | stress | thp) "section_$s" ;;
+  *) fail "unknown section '$s' (expected hotset, hints, stress or thp)" ;;
   esac
 done
 
