@@ -67,6 +67,20 @@ uint64_t now_ns(clockid_t clk) {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
 }
 
+// Whether move_pages can bring memory to tier t and take it away: a tier on
+// NUMA nodes of its own (a file heap has none; two tiers on one node, as on
+// a one-node machine, cannot be told apart by where pages are).
+bool movable_tier(const CompiledPolicy& pol, int t) {
+  const TierDef& d = pol.tiers[t];
+  if (d.kind == TierKind::kPmemFile || d.nodes.empty() || !heap::tier_enabled(t)) return false;
+  for (int u = 0; u < pol.ntiers; ++u) {
+    if (u == t || pol.tiers[u].kind == TierKind::kPmemFile) continue;
+    for (int n = 0; n < kMaxNodes; ++n)
+      if (d.nodes.test(n) && pol.tiers[u].nodes.test(n)) return false;
+  }
+  return true;
+}
+
 struct ChunkState {
   uintptr_t lo = 0;  // the managed part of the chunk
   uintptr_t hi = 0;
@@ -93,7 +107,7 @@ class Engine {
     for (int t = 0; t < pol_->ntiers; ++t) {
       tier_node_[t] = -1;
       const TierDef& d = pol_->tiers[t];
-      movable_[t] = d.kind != TierKind::kPmemFile && !d.nodes.empty() && heap::tier_enabled(t);
+      movable_[t] = movable_tier(*pol_, t);
       if (!movable_[t]) continue;
       tier_node_[t] = d.nodes.first();
       for (int n = 0; n < kMaxNodes; ++n)
@@ -769,11 +783,7 @@ void start(const CompiledPolicy* pol, bool sample_only, const char* metrics) {
     std::string why;
     // Huge pages off only where moving matters: with migration on and somewhere to move to.
     int movable = 0;
-    for (int t = 0; t < pol->ntiers; ++t)
-      movable += pol->tiers[t].kind != TierKind::kPmemFile && !pol->tiers[t].nodes.empty() &&
-                         heap::tier_enabled(t)
-                     ? 1
-                     : 0;
+    for (int t = 0; t < pol->ntiers; ++t) movable += movable_tier(*pol, t) ? 1 : 0;
     const bool no_thp = !pol->sampler.keep_thp && pol->migrate.enabled && movable > 1;
     bool ok = heap::set_chunk_vmas(no_thp, &why);
     STRATA_LOG(ok ? LogLevel::kInfo : LogLevel::kWarn, "abit sampler: %s%s", why.c_str(),
