@@ -2,7 +2,7 @@
 // instead of sampled from the running program, and a replay driver that runs
 // the heat model and the migration planner over them against simulated tiers.
 // Unit tests use it to check the policy end to end; STRATA_SAMPLER=trace:FILE
-// will feed the runtime from the same format.
+// feeds the runtime from the same format (TraceSampler, below).
 //
 // Format: one observation per line, `INTERVAL CHUNK REFERENCED_FRACTION`
 // (unsigned decimal, unsigned decimal or 0x hex, a number in [0, 1]), fields
