@@ -57,6 +57,7 @@ constinit const CompiledPolicy* g_pol = nullptr;
 constinit char g_sampler_name[16] = {};
 constinit char g_sampler_reason[512] = {};
 constinit char g_metrics[512] = {};  // STRATA_METRICS
+constinit bool g_strict = false;     // STRATA_STRICT: an unusable STRATA_SAMPLER is fatal
 
 // Counter slots by field, so the engine updates one field without a lock.
 #define COUNTER(field) (g_counters.v[offsetof(Counters, field) / sizeof(uint64_t)])
@@ -627,6 +628,11 @@ std::unique_ptr<sampling::Sampler> choose(const SamplerConfig& sc) {
             "STRATA_SAMPLER=\"%s\": unavailable here: %s (expected a sampler that works on this "
             "machine); using auto",
             v != nullptr ? v : "", why);
+    if (g_strict) {
+      log_msg(LogLevel::kError,
+              "STRATA_STRICT=1: configuration errors are fatal, exiting with status 2");
+      _exit(2);
+    }
   }
   // Best first: page-granular hardware sampling, then accessed bits per
   // chunk VMA, then the root-only kernel interfaces.
@@ -747,8 +753,9 @@ bool spawn() {
 
 }  // namespace
 
-void start(const CompiledPolicy* pol, bool sample_only, const char* metrics) {
+void start(const CompiledPolicy* pol, bool sample_only, const char* metrics, bool strict) {
   if (g_engine != nullptr || pol == nullptr) return;
+  g_strict = strict;
   const bool sampling = pol->migrate.enabled || sample_only;
   if (metrics != nullptr) std::snprintf(g_metrics, sizeof g_metrics, "%s", metrics);
   if (!sampling && g_metrics[0] == '\0') return;

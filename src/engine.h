@@ -50,7 +50,9 @@ struct Counters {
 // profile) needs the heat, or `metrics` names a file to keep up to date;
 // reports the chosen sampler (and why) at info level, an unusable
 // STRATA_SAMPLER choice as an error. Idempotent.
-void start(const CompiledPolicy* pol, bool sample_only, const char* metrics = nullptr);
+// `strict` (STRATA_STRICT=1): a STRATA_SAMPLER that cannot run here is fatal.
+void start(const CompiledPolicy* pol, bool sample_only, const char* metrics = nullptr,
+           bool strict = false);
 bool running();
 void counters(Counters* out);
 // The sampler in use and why it was chosen ("" before start).

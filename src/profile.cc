@@ -463,6 +463,23 @@ void thin_history() {
 bool start(const ProfConfig& cfg, const CompiledPolicy* pol, char* why, size_t cap) {
   if (cfg.path == nullptr || cfg.path[0] == '\0') return false;
   heap::ReentrancyGuard guard;
+  {
+    // The file is written at exit: say now if its directory is unusable.
+    char dir[512];
+    std::snprintf(dir, sizeof dir, "%s", cfg.path);
+    char* slash = std::strrchr(dir, '/');
+    if (slash == dir)
+      dir[1] = '\0';
+    else if (slash != nullptr)
+      *slash = '\0';
+    else
+      std::snprintf(dir, sizeof dir, ".");
+    if (::access(dir, W_OK | X_OK) != 0) {
+      std::snprintf(why, cap, "directory %s: %s (expected a writable directory)", dir,
+                    std::strerror(errno));
+      return false;
+    }
+  }
   copy(g_template, sizeof g_template, cfg.path);
   set_path(getpid(), false);
   g_rate = static_cast<double>(std::max<uint64_t>(cfg.rate, 1));

@@ -283,13 +283,18 @@ void init() {
       STRATA_LOG(LogLevel::kInfo, "profiler: %s", why);
     else
       log_msg(LogLevel::kError, "STRATA_PROFILE=\"%s\": profiling unavailable: %s", pc.path, why);
+    if (!profiling && cfg.strict) {
+      log_msg(LogLevel::kError,
+              "STRATA_STRICT=1: configuration errors are fatal, exiting with status 2");
+      _exit(2);
+    }
   }
   // Profiling samples allocations on the slow path.
   heap::set_fast_path_profiling(profiling);
   heap::set_fast_path_allowed(!g_heap_rules && g_policy_storage.tiers[0].cap == 0);
   g_policy.store(&g_policy_storage, std::memory_order_release);
   STRATA_LOG(LogLevel::kInfo, "%d tier(s), %d rule(s)", n, g_policy_storage.nrules);
-  if (!g_secure) engine::start(&g_policy_storage, profiling, cfg.metrics.c_str());
+  if (!g_secure) engine::start(&g_policy_storage, profiling, cfg.metrics.c_str(), cfg.strict);
 }
 
 int tier_of_address(const void* p) {

@@ -87,6 +87,13 @@ cases)
 	check STRATA_MIGRATE 'model=mru,rate=1' 2
 	check STRATA_MIGRATE 'promote=0.1,demote=0.2' 1
 	check STRATA_PMEM_DIR 'relative' 1
+	check STRATA_SAMPLER 'frob' 1
+	check STRATA_SAMPLER 'abit,cpu=0%,window=0' 2
+	check STRATA_SAMPLER 'abit,thp=maybe' 1
+	check STRATA_SAMPLER 'trace:/nonexistent/strata.trace' 1 'STRATA_MIGRATE=on'  # cannot open: auto used
+	check STRATA_PROFILE_RATE '12' 1
+	check STRATA_PROFILE '/nonexistent/dir/p.prof' 1
+	check STRATA_METRICS '' 1
 	check STRATA_TIERS 'dram:nodes=0,high=200%' 1
 	check STRATA_TIERS 'dram:nodes=7' 1
 	check STRATA_TIERS 'dram:nodes=0;slow:nodes=0,cap=0' 1
