@@ -400,3 +400,43 @@ TEST_CASE("STRATA_TIERS watermarks", "[policy]") {
         "STRATA_TIERS=\"a:nodes=0,high=150%;b:nodes=0,high=50,low=60\": column 21: tier 'b' has "
         "low=60% above high=50% (expected low <= high)");
 }
+
+TEST_CASE("STRATA_SAMPLER: names, options, errors", "[policy]") {
+  SamplerConfig s;
+  Diagnostics diag;
+  CHECK(s.kind == SamplerKind::kAuto);
+  CHECK(explain_sampler(s) == "sampler: auto, cpu=1.5%, period=100003, window=auto, thp=split\n");
+  REQUIRE(parse_sampler("abit,cpu=5%,window=20ms,thp=keep", &s, &diag));
+  CHECK(s.kind == SamplerKind::kAbit);
+  CHECK(s.cpu_pct == 5.0);
+  CHECK(s.window_ms == 20);
+  CHECK(s.keep_thp);
+  REQUIRE(parse_sampler("pebs,period=5000", &s, &diag));
+  CHECK(s.kind == SamplerKind::kPebs);
+  CHECK(s.period == 5000);
+  CHECK(s.window_ms == 0);  // each parse starts from the defaults
+  REQUIRE(parse_sampler("trace:/tmp/t.trace", &s, &diag));
+  CHECK(s.kind == SamplerKind::kTrace);
+  CHECK(std::string(s.trace) == "/tmp/t.trace");
+  for (const char* name : {"auto", "ibs", "idle", "damon", "off"}) {
+    REQUIRE(parse_sampler(name, &s, &diag));
+    CHECK(std::string(sampler_kind_name(s.kind)) == name);
+  }
+  CHECK(diag.errors.empty());
+
+  // Errors: one line each, naming the variable, and *out untouched.
+  s = SamplerConfig{};
+  CHECK_FALSE(parse_sampler("frob", &s, &diag));
+  CHECK_FALSE(parse_sampler("abit,cpu=0%", &s, &diag));
+  CHECK_FALSE(parse_sampler("abit,window=0", &s, &diag));
+  CHECK_FALSE(parse_sampler("abit,thp=maybe,period=10", &s, &diag));
+  CHECK_FALSE(parse_sampler("trace:", &s, &diag));
+  CHECK_FALSE(parse_sampler("abit,colour=red", &s, &diag));
+  REQUIRE(diag.errors.size() == 7);
+  for (const std::string& e : diag.errors) CHECK(e.rfind("STRATA_SAMPLER=\"", 0) == 0);
+  CHECK(diag.errors[0] ==
+        "STRATA_SAMPLER=\"frob\": column 1: unknown sampler 'frob' (expected auto, abit, pebs, "
+        "ibs, idle, damon, trace:FILE or off)");
+  CHECK(diag.errors[4].find("expected 100 to") != std::string::npos);
+  CHECK(s.kind == SamplerKind::kAuto);
+}
