@@ -49,8 +49,11 @@ void* realloc_ra(void* p, size_t size, const void* ra) {
 STRATA_EXPORT void* malloc(size_t size) noexcept {
   // Written out (not alloc()) so that the caller's address is read only off
   // the fast path.
-  if (STRATA_LIKELY(strata::heap::g_fast == 1)) return strata_je_malloc(size);
-  return strata::interpose::alloc_not_fast(size, STRATA_RA);
+  const uint8_t f = strata::heap::g_fast;
+  if (STRATA_LIKELY(f == 1)) return strata_je_malloc(size);
+  // The profiler's countdown, inline: only the allocation that ends it is sampled.
+  if (f == 2 && strata::prof::countdown(size)) return strata_je_malloc(size);
+  return strata::rt::malloc_slow(size, 0, false, STRATA_RA);
 }
 
 STRATA_EXPORT void free(void* p) noexcept {
