@@ -44,4 +44,10 @@ void log_msg(LogLevel l, const char* fmt, ...) {
   sys::write_all(STDERR_FILENO, buf, static_cast<size_t>(n));
 }
 
+void exit_strict() {
+  log_msg(LogLevel::kError,
+          "STRATA_STRICT=1: configuration errors are fatal, exiting with status 2");
+  _exit(2);
+}
+
 }  // namespace strata

@@ -10,6 +10,8 @@ enum class LogLevel : int { kError = 0, kWarn = 1, kInfo = 2, kDebug = 3 };
 void set_log_level(LogLevel l);
 LogLevel log_level();
 void log_msg(LogLevel l, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+// STRATA_STRICT=1 after a configuration error was reported: says so, exits 2.
+[[noreturn]] void exit_strict();
 
 }  // namespace strata
 

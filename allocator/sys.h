@@ -4,6 +4,7 @@
 #pragma once
 
 #include <sched.h>
+#include <time.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +16,13 @@ int strata_sys_munmap(void* addr, size_t len);
 }
 
 namespace strata::sys {
+
+// A clock's reading in nanoseconds (clock_gettime through the vDSO).
+inline uint64_t now_ns(clockid_t clk) {
+  timespec ts{};
+  clock_gettime(clk, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
 
 // Test-and-test-and-set lock that yields while waiting. Constant-initialised,
 // allocation-free: usable before any constructor runs and inside the allocator.

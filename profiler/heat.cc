@@ -4,19 +4,11 @@
 #include <bit>
 #include <cmath>
 
+#include "profiler/probe_table.h"
+
 namespace strata {
 
 namespace {
-
-// Chunk ids are often consecutive (address >> 21): mix them so that linear
-// probing does not see long runs (splitmix64's finaliser).
-uint64_t mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 double clamp01(double v) {
   return v > 0 ? (v < 1 ? v : 1) : 0;  // NaN -> 0
@@ -48,7 +40,8 @@ void HeatTable::grow() {
 }
 
 size_t HeatTable::home(uint64_t chunk) const {
-  return static_cast<size_t>(mix(chunk)) & mask_;
+  // Chunk ids are often consecutive (address >> 21).
+  return static_cast<size_t>(mix64(chunk)) & mask_;
 }
 
 size_t HeatTable::find(uint64_t chunk) const {
@@ -130,16 +123,9 @@ bool HeatTable::contains(uint64_t chunk) const {
 void HeatTable::forget(uint64_t chunk) {
   size_t i = find(chunk);
   if (i == SIZE_MAX) return;
-  // Backward-shift deletion: pull later members of the probe run into the hole
-  // so lookups never need tombstones.
-  for (size_t j = (i + 1) & mask_; slots_[j].chunk != kEmpty; j = (j + 1) & mask_) {
-    const size_t h = home(slots_[j].chunk);
-    // slots_[j] may move to i only if its home is not cyclically in (i, j].
-    const bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
-    if (stays) continue;
-    slots_[i] = slots_[j];
-    i = j;
-  }
+  i = erase_shift(
+      slots_.data(), mask_, i, [](const Slot& s) { return s.chunk != kEmpty; },
+      [this](const Slot& s) { return home(s.chunk); });
   slots_[i] = Slot{};
   --size_;
 }

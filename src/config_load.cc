@@ -51,12 +51,16 @@ void load_config(const EnvLookup& env, const std::vector<std::string>& all_names
     if (!ok) diag->add("STRATA_LOG", v, 1, "expected error, warn, info or debug; using warn");
   }
   if (const char* v = env("STRATA_STATS")) cfg->stats = v;
-  if (const char* v = env("STRATA_PROFILE")) {
+  // Output files the runtime writes (its buffers take paths under 480 bytes).
+  auto out_path = [&](const char* var, std::string* dst, const char* otherwise) {
+    const char* v = env(var);
+    if (v == nullptr) return;
     if (v[0] != '\0' && std::strlen(v) < 480)
-      cfg->profile = v;
+      *dst = v;
     else
-      diag->add("STRATA_PROFILE", v, 1, "expected a file path of 1 to 479 bytes; no profile");
-  }
+      diag->add(var, v, 1, std::string("expected a file path of 1 to 479 bytes; ") + otherwise);
+  };
+  out_path("STRATA_PROFILE", &cfg->profile, "no profile");
   if (const char* v = env("STRATA_PROFILE_RATE")) {
     uint64_t r = 0;
     if (parse_size(v, &r) && r >= 1024)
@@ -65,12 +69,7 @@ void load_config(const EnvLookup& env, const std::vector<std::string>& all_names
       diag->add("STRATA_PROFILE_RATE", v, 1,
                 "expected a size of at least 1K (e.g. 512K); using 512K");
   }
-  if (const char* v = env("STRATA_METRICS")) {
-    if (v[0] != '\0' && std::strlen(v) < 480)
-      cfg->metrics = v;
-    else
-      diag->add("STRATA_METRICS", v, 1, "expected a file path of 1 to 479 bytes; no metrics");
-  }
+  out_path("STRATA_METRICS", &cfg->metrics, "no metrics");
   if (const char* v = env("STRATA_SYSFS_ROOT")) {
     if (v[0] == '/')
       cfg->sysfs_root = v;

@@ -62,11 +62,7 @@ constinit bool g_strict = false;     // STRATA_STRICT: an unusable STRATA_SAMPLE
 // Counter slots by field, so the engine updates one field without a lock.
 #define COUNTER(field) (g_counters.v[offsetof(Counters, field) / sizeof(uint64_t)])
 
-uint64_t now_ns(clockid_t clk) {
-  timespec ts{};
-  clock_gettime(clk, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
-}
+using sys::now_ns;
 
 // Whether move_pages can bring memory to tier t and take it away: a tier on
 // NUMA nodes of its own (a file heap has none; two tiers on one node, as on
@@ -628,11 +624,7 @@ std::unique_ptr<sampling::Sampler> choose(const SamplerConfig& sc) {
             "STRATA_SAMPLER=\"%s\": unavailable here: %s (expected a sampler that works on this "
             "machine); using auto",
             v != nullptr ? v : "", why);
-    if (g_strict) {
-      log_msg(LogLevel::kError,
-              "STRATA_STRICT=1: configuration errors are fatal, exiting with status 2");
-      _exit(2);
-    }
+    if (g_strict) exit_strict();
   }
   // Best first: page-granular hardware sampling, then accessed bits per
   // chunk VMA, then the root-only kernel interfaces.

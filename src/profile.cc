@@ -21,8 +21,10 @@
 #include "allocator/heap.h"
 #include "allocator/log.h"
 #include "allocator/sys.h"
+#include "profiler/probe_table.h"
 #include "profiler/profile_format.h"
 #include "src/engine.h"
+#include "src/sites.h"
 
 namespace strata::prof {
 
@@ -157,23 +159,11 @@ struct History {
 };
 History* g_hist = nullptr;
 
-uint64_t now_ns(clockid_t c) {
-  timespec ts{};
-  clock_gettime(c, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-uint64_t mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+using sys::now_ns;
 
 // Bytes to the next sample: exponential with mean g_rate.
 int64_t next_gap() {
-  if (t_rng == 0) t_rng = mix(now_ns(CLOCK_MONOTONIC) ^ (reinterpret_cast<uintptr_t>(&t_rng)));
+  if (t_rng == 0) t_rng = mix64(now_ns(CLOCK_MONOTONIC) ^ (reinterpret_cast<uintptr_t>(&t_rng)));
   t_rng ^= t_rng << 13;
   t_rng ^= t_rng >> 7;
   t_rng ^= t_rng << 17;
@@ -188,11 +178,11 @@ void* map_table(size_t bytes) {
 }
 
 size_t stripe_of(uintptr_t p) {
-  return static_cast<size_t>(mix(p) >> 58);  // 64 stripes
+  return static_cast<size_t>(mix64(p) >> 58);  // 64 stripes
 }
 // Slot of p within its stripe's part of g_live.
 size_t live_home(uintptr_t p) {
-  return static_cast<size_t>(mix(p)) & (kPerStripe - 1);
+  return static_cast<size_t>(mix64(p)) & (kPerStripe - 1);
 }
 Live* stripe_slots(size_t s) {
   return g_live + s * kPerStripe;
@@ -208,14 +198,9 @@ size_t live_find(Live* v, uintptr_t p) {
 }
 
 void live_erase(Stripe& st, Live* v, size_t i) {
-  // Backward-shift deletion keeps probe runs without tombstones.
-  for (size_t j = (i + 1) & (kPerStripe - 1); v[j].p != 0; j = (j + 1) & (kPerStripe - 1)) {
-    const size_t h = live_home(v[j].p);
-    const bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
-    if (stays) continue;
-    v[i] = v[j];
-    i = j;
-  }
+  i = erase_shift(
+      v, kPerStripe - 1, i, [](const Live& l) { return l.p != 0; },
+      [](const Live& l) { return live_home(l.p); });
   v[i] = Live{};
   --st.n;
 }
@@ -223,7 +208,7 @@ void live_erase(Stripe& st, Live* v, size_t i) {
 // Under g_lock: the site of these frames, inserted if new; kSites if full.
 size_t site_slot(const uintptr_t* frames, uint32_t n) {
   uint64_t key = 0xcbf29ce484222325ULL;
-  for (uint32_t i = 0; i < n; ++i) key = mix(key ^ frames[i]);
+  for (uint32_t i = 0; i < n; ++i) key = mix64(key ^ frames[i]);
   if (key == 0) key = 1;
   for (size_t i = key & (kSites - 1), probes = 0; probes < kSites;
        i = (i + 1) & (kSites - 1), ++probes) {
@@ -240,16 +225,30 @@ size_t site_slot(const uintptr_t* frames, uint32_t n) {
   return kSites;
 }
 
-int find_self(dl_phdr_info* info, size_t, void* ctx) {
-  auto addr = reinterpret_cast<uintptr_t>(ctx);
-  uintptr_t lo = UINTPTR_MAX;
-  uintptr_t hi = 0;
+// The addresses an object's PT_LOAD segments span ([lo, hi); lo > hi if none).
+void load_bounds(const dl_phdr_info* info, uintptr_t* lo, uintptr_t* hi) {
+  *lo = UINTPTR_MAX;
+  *hi = 0;
   for (int i = 0; i < info->dlpi_phnum; ++i) {
     const ElfW(Phdr)& ph = info->dlpi_phdr[i];
     if (ph.p_type != PT_LOAD) continue;
-    lo = std::min<uintptr_t>(lo, info->dlpi_addr + ph.p_vaddr);
-    hi = std::max<uintptr_t>(hi, info->dlpi_addr + ph.p_vaddr + ph.p_memsz);
+    *lo = std::min<uintptr_t>(*lo, info->dlpi_addr + ph.p_vaddr);
+    *hi = std::max<uintptr_t>(*hi, info->dlpi_addr + ph.p_vaddr + ph.p_memsz);
   }
+}
+
+// The running program's path, in buf.
+const char* exe_path(char* buf, size_t cap) {
+  long n = readlink("/proc/self/exe", buf, cap - 1);
+  buf[n > 0 ? n : 0] = '\0';
+  return buf;
+}
+
+int find_self(dl_phdr_info* info, size_t, void* ctx) {
+  auto addr = reinterpret_cast<uintptr_t>(ctx);
+  uintptr_t lo = 0;
+  uintptr_t hi = 0;
+  load_bounds(info, &lo, &hi);
   if (addr - lo < hi - lo) {
     g_self_lo = lo;
     g_self_hi = hi;
@@ -283,16 +282,14 @@ struct ModuleCtx {
 int write_module(dl_phdr_info* info, size_t, void* ctx) {
   auto* mc = static_cast<ModuleCtx*>(ctx);
   profile::ModuleRecord m;
-  uintptr_t lo = UINTPTR_MAX;
+  uintptr_t lo = 0;
   uintptr_t hi = 0;
+  load_bounds(info, &lo, &hi);
   char build_id[64];
   size_t build_id_len = 0;
   for (int i = 0; i < info->dlpi_phnum; ++i) {
     const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type == PT_LOAD) {
-      lo = std::min<uintptr_t>(lo, info->dlpi_addr + ph.p_vaddr);
-      hi = std::max<uintptr_t>(hi, info->dlpi_addr + ph.p_vaddr + ph.p_memsz);
-    } else if (ph.p_type == PT_NOTE && build_id_len == 0) {
+    if (ph.p_type == PT_NOTE && build_id_len == 0) {
       // Notes: namesz, descsz, type, name (padded to 4), desc (padded to 4).
       const auto* p = reinterpret_cast<const unsigned char*>(info->dlpi_addr + ph.p_vaddr);
       const unsigned char* end = p + ph.p_memsz;
@@ -314,11 +311,7 @@ int write_module(dl_phdr_info* info, size_t, void* ctx) {
   if (hi <= lo) return 0;
   char exe[512];
   const char* path = info->dlpi_name;
-  if (path == nullptr || path[0] == '\0') {
-    long n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[n > 0 ? n : 0] = '\0';
-    path = exe;
-  }
+  if (path == nullptr || path[0] == '\0') path = exe_path(exe, sizeof exe);
   m.base = info->dlpi_addr;
   m.start = lo;
   m.end = hi;
@@ -328,22 +321,10 @@ int write_module(dl_phdr_info* info, size_t, void* ctx) {
   return 0;
 }
 
+// The same hash site= rules match (sites::locate).
 uint64_t hash_of(uintptr_t ra) {
-  Dl_info info{};
-  link_map* lm = nullptr;
-  if (dladdr1(reinterpret_cast<void*>(ra - 1), &info, reinterpret_cast<void**>(&lm),
-              RTLD_DL_LINKMAP) == 0 ||
-      lm == nullptr)
-    return 0;
-  char exe[512];
-  const char* path = lm->l_name;
-  if (path == nullptr || path[0] == '\0') {
-    long n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[n > 0 ? n : 0] = '\0';
-    path = exe;
-  }
-  const char* slash = std::strrchr(path, '/');
-  return site_hash(slash != nullptr ? slash + 1 : path, ra - lm->l_addr);
+  sites::SiteInfo si;
+  return sites::locate(reinterpret_cast<const void*>(ra), &si) ? si.hash : 0;
 }
 
 bool write_to(const char* path) {
@@ -359,8 +340,7 @@ bool write_to(const char* path) {
   static char buf[1 << 16];
   profile::Writer w(fd, buf, sizeof buf);
   char exe[512];
-  long n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  exe[n > 0 ? n : 0] = '\0';
+  exe_path(exe, sizeof exe);
   profile::HeaderRecord h;
   h.pid = static_cast<int32_t>(getpid());
   h.start_ns = g_start_ns;
@@ -530,7 +510,7 @@ bool take(size_t size) {
 
 // The site already known for call site r, or kSites.
 size_t site_of_ra(uintptr_t r) {
-  for (size_t i = mix(r) & (kRaSlots - 1), n = 0; n < 8; i = (i + 1) & (kRaSlots - 1), ++n) {
+  for (size_t i = mix64(r) & (kRaSlots - 1), n = 0; n < 8; i = (i + 1) & (kRaSlots - 1), ++n) {
     const uintptr_t v = __atomic_load_n(&g_ra[i].ra, __ATOMIC_ACQUIRE);
     if (v == r) return g_ra[i].site;
     if (v == 0) return kSites;
@@ -540,7 +520,7 @@ size_t site_of_ra(uintptr_t r) {
 
 // Under g_lock.
 void remember_ra(uintptr_t r, size_t site) {
-  for (size_t i = mix(r) & (kRaSlots - 1), n = 0; n < 8; i = (i + 1) & (kRaSlots - 1), ++n) {
+  for (size_t i = mix64(r) & (kRaSlots - 1), n = 0; n < 8; i = (i + 1) & (kRaSlots - 1), ++n) {
     if (g_ra[i].ra == r) return;
     if (g_ra[i].ra == 0) {
       g_ra[i].site = static_cast<uint32_t>(site);

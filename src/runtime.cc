@@ -226,11 +226,7 @@ void init() {
   load_config(lookup, names, &cfg, &diag);
   set_log_level(static_cast<LogLevel>(cfg.log_level));
   for (const std::string& e : diag.errors) log_msg(LogLevel::kError, "%s", e.c_str());
-  if (!diag.errors.empty() && cfg.strict) {
-    log_msg(LogLevel::kError,
-            "STRATA_STRICT=1: configuration errors are fatal, exiting with status 2");
-    _exit(2);
-  }
+  if (!diag.errors.empty() && cfg.strict) exit_strict();
   if (!cfg.stats.empty() && !g_secure) {
     std::snprintf(g_stats_target, sizeof g_stats_target, "%s", cfg.stats.c_str());
     g_stats_on = std::strcmp(g_stats_target, "0") != 0;
@@ -283,11 +279,7 @@ void init() {
       STRATA_LOG(LogLevel::kInfo, "profiler: %s", why);
     else
       log_msg(LogLevel::kError, "STRATA_PROFILE=\"%s\": profiling unavailable: %s", pc.path, why);
-    if (!profiling && cfg.strict) {
-      log_msg(LogLevel::kError,
-              "STRATA_STRICT=1: configuration errors are fatal, exiting with status 2");
-      _exit(2);
-    }
+    if (!profiling && cfg.strict) exit_strict();
   }
   // Profiling samples allocations on the slow path.
   heap::set_fast_path_profiling(profiling);

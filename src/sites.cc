@@ -127,30 +127,49 @@ void copy(char* dst, size_t cap, const char* src) {
   dst[n] = '\0';
 }
 
-}  // namespace
-
-bool resolve(const void* ra, SiteInfo* out) {
-  heap::ReentrancyGuard g;
+// Module, offset and hash of ra; *info, *lm and the module's path (in exe
+// when it is the main program) for the symbol lookup.
+bool locate_module(const void* ra, SiteInfo* out, Dl_info* info, link_map** lm, char* exe,
+                   size_t cap, const char** path) {
   // The call instruction precedes the return address: look up ra - 1 so a
   // call at the very end of a function is not attributed to the next one.
   auto pc = reinterpret_cast<uintptr_t>(ra) - 1;
+  if (dladdr1(reinterpret_cast<void*>(pc), info, reinterpret_cast<void**>(lm), RTLD_DL_LINKMAP) ==
+          0 ||
+      *lm == nullptr)
+    return false;
+  *path = (*lm)->l_name;
+  if (*path == nullptr || (*path)[0] == '\0') {  // the main program
+    long n = readlink("/proc/self/exe", exe, cap - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    *path = exe;
+  }
+  const char* slash = std::strrchr(*path, '/');
+  copy(out->module, sizeof out->module, slash != nullptr ? slash + 1 : *path);
+  out->offset = pc + 1 - (*lm)->l_addr;
+  out->hash = site_hash(out->module, out->offset);
+  out->func[0] = out->mangled[0] = '\0';
+  return true;
+}
+
+}  // namespace
+
+bool locate(const void* ra, SiteInfo* out) {
   Dl_info info{};
   link_map* lm = nullptr;
-  if (dladdr1(reinterpret_cast<void*>(pc), &info, reinterpret_cast<void**>(&lm), RTLD_DL_LINKMAP) ==
-          0 ||
-      lm == nullptr)
-    return false;
   char exe[512];
-  const char* path = lm->l_name;
-  if (path == nullptr || path[0] == '\0') {  // the main program
-    long n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[n > 0 ? n : 0] = '\0';
-    path = exe;
-  }
-  const char* slash = std::strrchr(path, '/');
-  copy(out->module, sizeof out->module, slash != nullptr ? slash + 1 : path);
-  out->offset = pc + 1 - lm->l_addr;
-  out->hash = site_hash(out->module, out->offset);
+  const char* path = nullptr;
+  return locate_module(ra, out, &info, &lm, exe, sizeof exe, &path);
+}
+
+bool resolve(const void* ra, SiteInfo* out) {
+  heap::ReentrancyGuard g;
+  Dl_info info{};
+  link_map* lm = nullptr;
+  char exe[512];
+  const char* path = nullptr;
+  if (!locate_module(ra, out, &info, &lm, exe, sizeof exe, &path)) return false;
+  const auto pc = reinterpret_cast<uintptr_t>(ra) - 1;
   const char* name = nullptr;
   if (info.dli_sname != nullptr && info.dli_saddr != nullptr) {
     name = info.dli_sname;
@@ -158,7 +177,6 @@ bool resolve(const void* ra, SiteInfo* out) {
     load_dw();
     name = dw_name(path, lm->l_addr, pc);
   }
-  out->func[0] = out->mangled[0] = '\0';
   if (name != nullptr) {
     copy(out->mangled, sizeof out->mangled, name);
     int status = -1;

@@ -22,6 +22,9 @@ struct SiteInfo {
 // Resolves `ra` (a return address). Uncached, allocates (under the caller's
 // reentrancy guard), may read ELF files. False when no module holds it.
 bool resolve(const void* ra, SiteInfo* out);
+// The cheap part of resolve(): module, offset and hash only, no symbol
+// lookup (func and mangled stay empty). False when no module holds `ra`.
+bool locate(const void* ra, SiteInfo* out);
 
 // Rule bits of the call site `ra` under `pol` (see CompiledPolicy::site_mask),
 // cached per return address. Lock-free on a hit.
