@@ -65,12 +65,13 @@ struct Heap {
   bool bind = false;
 };
 
-constinit Heap g_heaps[kMaxTiers];
+constinit Heap g_heaps[kSlots];
 constinit std::atomic<int> g_ntiers{1};
 constinit uintptr_t g_base = 0;
 constinit uintptr_t g_total = 0;
 constinit unsigned g_shift = 40;
 constinit bool g_plain = false;
+constinit bool g_fixed = false;  // the reservation is at kT0Key << 40: free()'s fast path works
 constinit std::atomic<int> g_boot{0};
 __thread bool t_booting __attribute__((tls_model("initial-exec")));
 constinit int g_nt0 = 0;  // tier-0 arenas: jemalloc's automatic ones 0..n-1 and its huge arena n
@@ -275,7 +276,7 @@ unsigned create_arena(Heap* h) {
 void thread_exit(void*) {
   ReentrancyGuard g;
   t_state.bound = 0;
-  for (int t = 0; t < kMaxTiers; ++t) {
+  for (int t = 0; t < kSlots; ++t) {
     int v = t_state.tcache[t];
     if (v > 0) {
       unsigned tc = static_cast<unsigned>(v - 1);
@@ -295,24 +296,48 @@ void do_bootstrap() {
   // snapshot_prepare. glibc keeps the first 48 handlers in static storage,
   // so this allocates nothing.
   pthread_atfork(snapshot_prepare, snapshot_parent, snapshot_child);
-  // One reservation, kMaxTiers slots of 2^g_shift bytes (1 TiB down to 8 GiB).
-  // Under an address-space limit (ulimit -v) take at most a quarter of it; if
-  // that cannot give 8 GiB slots, run in plain mode: one heap (jemalloc's own
-  // arenas), no tiers, nothing reserved.
+  // One reservation, kSlots slots of 2^g_shift bytes (1 TiB down to 8 GiB).
+  // First choice: 1 TiB slots at the fixed address that free()'s fast path
+  // compares against (allocator/layout.h). Otherwise wherever the kernel puts
+  // it (every free then takes the slow path). Under an address-space limit
+  // (ulimit -v) take at most a quarter of it; if that cannot give 8 GiB slots,
+  // run in plain mode: one heap (jemalloc's own arenas), no tiers, nothing
+  // reserved.
   rlimit rl{};
   uint64_t budget = UINT64_MAX;
   if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) budget = rl.rlim_cur / 4;
   void* base = MAP_FAILED;
-  for (g_shift = 40; g_shift >= 33; --g_shift) {
+  constexpr uint64_t kFixedTotal = static_cast<uint64_t>(kSlots) << kT0Shift;
+  if (kFixedTotal <= budget) {
+    void* want = reinterpret_cast<void*>(kT0Key << kT0Shift);
+    void* r =
+        strata_sys_mmap(want, kFixedTotal, PROT_NONE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+    if (r == want) {
+      base = r;
+      g_fixed = true;
+    } else if (r != MAP_FAILED) {
+      strata_sys_munmap(r, kFixedTotal);  // a kernel before 4.17 took the address as a hint
+    }
+  }
+  // The fast path's key range, [kT0Key << 40, (kT0Key + 1) << 40): outside
+  // the fixed reservation, no tier may have memory there.
+  const uintptr_t key_lo = kT0Key << kT0Shift;
+  const uintptr_t key_hi = (kT0Key + 1) << kT0Shift;
+  for (g_shift = 40; base == MAP_FAILED && g_shift >= 33; --g_shift) {
     // One slot more than needed, so the base can be aligned to the slot size:
-    // then "is this tier 0" is one shift and one compare (free's fast path).
+    // then "is this tier 0" is one shift and one compare (tier_of).
     const uint64_t slot = uint64_t{1} << g_shift;
-    const uint64_t total = static_cast<uint64_t>(kMaxTiers) << g_shift;
+    const uint64_t total = static_cast<uint64_t>(kSlots) << g_shift;
     if (total + slot > budget) continue;
     void* raw = strata_sys_mmap(nullptr, total + slot, PROT_NONE,
                                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (raw == MAP_FAILED) continue;
     const auto r = reinterpret_cast<uintptr_t>(raw);
+    if (r < key_hi && r + total + slot > key_lo) {
+      strata_sys_munmap(raw, total + slot);
+      continue;
+    }
     const uintptr_t aligned = (r + slot - 1) & ~(slot - 1);
     if (aligned > r) strata_sys_munmap(raw, aligned - r);
     if (r + total + slot > aligned + total)
@@ -325,7 +350,7 @@ void do_bootstrap() {
     g_plain = true;
   } else {
     g_base = reinterpret_cast<uintptr_t>(base);
-    g_total = static_cast<uintptr_t>(kMaxTiers) << g_shift;
+    g_total = static_cast<uintptr_t>(kSlots) << g_shift;
     Heap& h = g_heaps[0];
     init_hooks(&h, 0);
     h.lo = g_base;
@@ -356,7 +381,7 @@ void do_bootstrap() {
     g_t0_key = UINTPTR_MAX;
   } else {
     // With 1 TiB slots, tier 0 is exactly the addresses whose bits 40 and up
-    // equal the key; smaller slots (address-space limit) use the slow path.
+    // equal the key (the constant kT0Key when the fixed address was free).
     g_t0_key = g_shift == kT0Shift ? g_base >> kT0Shift : UINTPTR_MAX;
   }
 }
@@ -569,7 +594,7 @@ int tier_of(const void* p) {
   uintptr_t off = u - g_base;
   if (off < g_total) {
     int s = static_cast<int>(off >> g_shift);
-    if (s == kSampleSlot) return g_heaps[s].enabled ? 0 : -1;  // the profiler's tier-0 blocks
+    if (s == kSideSlot) return g_heaps[s].enabled ? 0 : -1;  // the profiler's tier-0 blocks
     return s < n && g_heaps[s].enabled && !g_heaps[s].file ? s : -1;
   }
   for (int t = 1; t < n; ++t) {
@@ -602,11 +627,93 @@ CountShard& count_shard() {
   return g_nalloc[(a * 0x9e3779b97f4a7c15ULL) >> 60];
 }
 
+constexpr unsigned kSideArenas = 8;
+constinit unsigned g_side_arenas[kSideArenas] = {};
+constinit std::atomic<unsigned> g_side_next{0};
+
+bool enable_side_heap(std::string* why) {
+  ReentrancyGuard g;
+  Heap& h = g_heaps[kSideSlot];
+  if (h.enabled) return true;
+  if (g_plain) {
+    *why = "no tier ranges reserved (plain mode)";
+    return false;
+  }
+  const Heap& t0 = g_heaps[0];
+  h.lo = g_base + (static_cast<uintptr_t>(kSideSlot) << g_shift);
+  h.end = h.hi = h.lo + (uintptr_t{1} << g_shift);
+  h.bump.store(h.lo, std::memory_order_relaxed);
+  h.file = false;
+  init_hooks(&h, 0);
+  std::memcpy(h.mask, t0.mask, sizeof h.mask);
+  h.maxnode = t0.maxnode;
+  h.mode = t0.mode;
+  h.bind = t0.bind;
+  // Several arenas on the one slot (they share its extent hooks), taken by
+  // threads in turn, so threads that miss their thread caches at the same
+  // time do not queue on one arena's locks.
+  for (unsigned& a : g_side_arenas) {
+    a = create_arena(&h);
+    if (a == 0) {
+      *why = "jemalloc could not create an arena for it";
+      return false;
+    }
+  }
+  h.arena = g_side_arenas[0];
+  h.enabled = true;
+  return true;
+}
+
+namespace {
+// The calling thread's side arena and thread cache (an explicit one, never
+// the automatic cache: a block cached there would come back from a plain
+// tier-0 malloc and leave the side slot's accounting).
+int side_flags() {
+  static __thread uint8_t t_side_arena __attribute__((tls_model("initial-exec")));
+  if (t_side_arena == 0)
+    t_side_arena =
+        static_cast<uint8_t>(1 + g_side_next.fetch_add(1, std::memory_order_relaxed) % kSideArenas);
+  return je::arena_flag(g_side_arenas[t_side_arena - 1]) | tcache_flags(kSideSlot);
+}
+
+void* alloc_side(size_t size, int flags) {
+  // Side blocks count against tier 0's capacity like any other.
+  Heap& t0 = g_heaps[0];
+  if (t0.cap != 0 && over_cap(t0, strata_je_nallocx(size, flags & 0x3f), 0)) return nullptr;
+  void* p = strata_je_mallocx(size, flags | side_flags());
+  if (t0.cap != 0 && p != nullptr)
+    t0.live.fetch_add(static_cast<int64_t>(strata_je_malloc_usable_size(p)),
+                      std::memory_order_relaxed);
+  return p;
+}
+}  // namespace
+
+void* alloc_sample(size_t size, size_t align, bool zero) {
+  if (!g_heaps[kSideSlot].enabled) return nullptr;
+  int flags = (align > 8 ? je::align_flag(align) : 0) | (zero ? je::kZero : 0);
+  return alloc_side(size == 0 ? 1 : size, flags);
+}
+
+bool is_side(const void* p) {
+  return reinterpret_cast<uintptr_t>(p) - g_heaps[kSideSlot].lo <
+         g_heaps[kSideSlot].end - g_heaps[kSideSlot].lo;
+}
+
+void dalloc_side(void* p) {
+  Heap& t0 = g_heaps[0];
+  if (t0.cap != 0)
+    t0.live.fetch_sub(static_cast<int64_t>(strata_je_malloc_usable_size(p)),
+                      std::memory_order_relaxed);
+  strata_je_dallocx(p, tcache_flags(kSideSlot));
+}
+
 void* alloc(int tier, size_t size, size_t align, bool zero) {
   // jemalloc's smallest class is only 8-byte aligned: any larger request needs the flag.
   int flags = (align > 8 ? je::align_flag(align) : 0) | (zero ? je::kZero : 0);
   if (size == 0) size = 1;
   Heap& h = g_heaps[tier];
+  // A capped tier 0 (not in plain mode) is served by the side heap, which counts.
+  if (tier == 0 && h.cap != 0 && g_heaps[kSideSlot].enabled) return alloc_side(size, flags);
   if (h.cap != 0 && over_cap(h, strata_je_nallocx(size, flags & 0x3f), 0)) return nullptr;
   void* p = nullptr;
   if (tier == 0) {
@@ -623,8 +730,11 @@ void* alloc(int tier, size_t size, size_t align, bool zero) {
 }
 
 void dalloc(void* p, int tier) {
+  if (tier == 0 && is_side(p)) return dalloc_side(p);
   Heap& h = g_heaps[tier];
-  if (h.cap != 0)
+  // Slot 0's blocks of a capped tier 0 (from before the limit was read) were
+  // never counted, and the fast path frees them without a look either.
+  if (h.cap != 0 && !(tier == 0 && g_heaps[kSideSlot].enabled))
     h.live.fetch_sub(static_cast<int64_t>(strata_je_malloc_usable_size(p)),
                      std::memory_order_relaxed);
   if (tier == 0) {
@@ -637,6 +747,21 @@ void dalloc(void* p, int tier) {
 void* ralloc(void* p, int tier, size_t size) {
   if (size == 0) size = 1;
   Heap& h = g_heaps[tier];
+  if (tier == 0 && is_side(p)) {
+    // Stays in the side slot (and in its accounting).
+    Heap& t0 = g_heaps[0];
+    size_t old = t0.cap != 0 ? strata_je_malloc_usable_size(p) : 0;
+    if (t0.cap != 0 && over_cap(t0, strata_je_nallocx(size, 0), old)) return nullptr;
+    void* q = strata_je_rallocx(p, size, side_flags());
+    if (t0.cap != 0 && q != nullptr)
+      t0.live.fetch_add(
+          static_cast<int64_t>(strata_je_malloc_usable_size(q)) - static_cast<int64_t>(old),
+          std::memory_order_relaxed);
+    return q;
+  }
+  // A capped tier 0's block from before the limit was read: moved into the
+  // side heap by the caller (a new block), so that it is counted from now on.
+  if (tier == 0 && h.cap != 0 && g_heaps[kSideSlot].enabled) return nullptr;
   size_t old = h.cap != 0 ? strata_je_malloc_usable_size(p) : 0;
   if (h.cap != 0 && over_cap(h, strata_je_nallocx(size, 0), old)) return nullptr;
   void* q = tier == 0 ? strata_je_realloc(p, size)
@@ -670,9 +795,10 @@ void tier_range(int i, uintptr_t* lo, uintptr_t* hi) {
 bool configure_tier(int i, const TierDef& def, bool multi_node, std::string* err) {
   ensure_thread();
   if (i == 0)
-    STRATA_LOG(LogLevel::kDebug, "heap: %s, %d tier slots of 2^%u bytes at %#lx, %d tier-0 arenas",
-               g_plain ? "plain mode" : "tiered", kMaxTiers, g_shift,
-               static_cast<unsigned long>(g_base), g_nt0);
+    STRATA_LOG(LogLevel::kDebug, "heap: %s, %d slots of 2^%u bytes at %#lx%s, %d tier-0 arenas",
+               g_plain ? "plain mode" : "tiered", kSlots, g_shift,
+               static_cast<unsigned long>(g_base),
+               g_fixed ? " (fixed: fast free path)" : " (free takes the slow path)", g_nt0);
   ReentrancyGuard g;
   Heap& h = g_heaps[i];
   h.enabled = false;
@@ -714,8 +840,6 @@ bool configure_tier(int i, const TierDef& def, bool multi_node, std::string* err
   }
   h.cap = def.cap;
   if (h.file && (h.cap == 0 || h.cap > h.end - h.lo)) h.cap = 0;  // the file size bounds it
-  if (i == 0 && h.cap != 0)
-    g_t0_key = UINTPTR_MAX;  // frees of a capped tier 0 take the accounting path
   init_hooks(&h, i);
   if (multi_node && !def.nodes.empty() && def.kind != TierKind::kPmemFile) {
     std::memset(h.mask, 0, sizeof h.mask);
@@ -740,6 +864,18 @@ bool configure_tier(int i, const TierDef& def, bool multi_node, std::string* err
     }
   }
   h.enabled = true;
+  if (i == 0 && h.cap != 0) {
+    // A capped tier 0 takes its blocks from the side slot, whose frees are
+    // counted (the fast path frees slot 0's without a look).
+    std::string why;
+    if (!g_plain && !enable_side_heap(&why)) {
+      h.enabled = false;
+      *err = "a capacity limit on the first tier needs its side heap: " + why;
+      return false;
+    }
+    Heap& side = g_heaps[kSideSlot];
+    if (side.enabled && h.hi - h.lo < side.end - side.lo) side.hi = side.lo + (h.hi - h.lo);
+  }
   *err = info;
   return true;
 }
@@ -780,8 +916,8 @@ bool set_chunk_vmas(bool no_thp, std::string* why) {
   g_no_thp = no_thp;
   g_chunk_vmas.store(true, std::memory_order_release);
   // What the heaps carved so far.
-  for (int i = 0; i < kMaxTiers; ++i) {
-    if (i >= ntiers() && i != kSampleSlot) continue;
+  for (int i = 0; i < kSlots; ++i) {
+    if (i >= ntiers() && i != kSideSlot) continue;
     Heap& h = g_heaps[i];
     if (!h.enabled || h.file) continue;
     uintptr_t used = h.bump.load(std::memory_order_relaxed) - h.lo;
@@ -792,84 +928,8 @@ bool set_chunk_vmas(bool no_thp, std::string* why) {
   return true;
 }
 
-constexpr unsigned kSampleArenas = 8;
-constinit unsigned g_sample_arenas[kSampleArenas] = {};
-constinit std::atomic<unsigned> g_sample_next{0};
-
-bool enable_sample_heap(std::string* why) {
-  ReentrancyGuard g;
-  Heap& h = g_heaps[kSampleSlot];
-  if (h.enabled) return true;
-  if (g_plain) {
-    *why = "no tier ranges reserved (plain mode)";
-    return false;
-  }
-  if (ntiers() > kSampleSlot) {
-    *why = "all " + std::to_string(kMaxTiers) + " address slots are tiers";
-    return false;
-  }
-  const Heap& t0 = g_heaps[0];
-  h.lo = g_base + (static_cast<uintptr_t>(kSampleSlot) << g_shift);
-  h.end = h.hi = h.lo + (uintptr_t{1} << g_shift);
-  h.bump.store(h.lo, std::memory_order_relaxed);
-  h.file = false;
-  init_hooks(&h, 0);
-  std::memcpy(h.mask, t0.mask, sizeof h.mask);
-  h.maxnode = t0.maxnode;
-  h.mode = t0.mode;
-  h.bind = t0.bind;
-  // Several arenas on the one slot (they share its extent hooks): sampled
-  // blocks take no thread cache, so threads sampling at the same time would
-  // otherwise queue on one arena's locks.
-  for (unsigned& a : g_sample_arenas) {
-    a = create_arena(&h);
-    if (a == 0) {
-      *why = "jemalloc could not create an arena for it";
-      return false;
-    }
-  }
-  h.arena = g_sample_arenas[0];
-  h.enabled = true;
-  return true;
-}
-
-void* alloc_sample(size_t size, size_t align, bool zero) {
-  const Heap& h = g_heaps[kSampleSlot];
-  if (!h.enabled) return nullptr;
-  int flags = (align > 8 ? je::align_flag(align) : 0) | (zero ? je::kZero : 0);
-  if (size == 0) size = 1;
-  // Sampled blocks count against tier 0's capacity like any other.
-  Heap& t0 = g_heaps[0];
-  if (t0.cap != 0 && over_cap(t0, strata_je_nallocx(size, flags & 0x3f), 0)) return nullptr;
-  // No thread cache: a cached block would come back from a plain tier-0 malloc.
-  // Threads take the sample arenas in turn, at their first sample.
-  static __thread uint8_t t_sample_arena __attribute__((tls_model("initial-exec")));
-  if (t_sample_arena == 0)
-    t_sample_arena = static_cast<uint8_t>(
-        1 + g_sample_next.fetch_add(1, std::memory_order_relaxed) % kSampleArenas);
-  const unsigned arena = g_sample_arenas[t_sample_arena - 1];
-  void* p = strata_je_mallocx(size, flags | je::arena_flag(arena) | je::kTcacheNone);
-  if (t0.cap != 0 && p != nullptr)
-    t0.live.fetch_add(static_cast<int64_t>(strata_je_malloc_usable_size(p)),
-                      std::memory_order_relaxed);
-  return p;
-}
-
-bool is_sample(const void* p) {
-  return reinterpret_cast<uintptr_t>(p) - g_heaps[kSampleSlot].lo <
-         g_heaps[kSampleSlot].end - g_heaps[kSampleSlot].lo;
-}
-
-void dalloc_sample(void* p) {
-  Heap& t0 = g_heaps[0];
-  if (t0.cap != 0)
-    t0.live.fetch_sub(static_cast<int64_t>(strata_je_malloc_usable_size(p)),
-                      std::memory_order_relaxed);
-  strata_je_dallocx(p, je::kTcacheNone);
-}
-
-void sample_range(uintptr_t* lo, uintptr_t* hi) {
-  const Heap& h = g_heaps[kSampleSlot];
+void side_range(uintptr_t* lo, uintptr_t* hi) {
+  const Heap& h = g_heaps[kSideSlot];
   *lo = h.lo;
   *hi = h.enabled ? h.bump.load(std::memory_order_relaxed) : h.lo;
 }
@@ -890,10 +950,10 @@ void tier_stats(int tier, TierStats* out) {
   if (tier == 0) {
     for (int i = 0; i < g_nt0; ++i) read_arena_stats(static_cast<unsigned>(i), out);
     out->foreign_frees = g_foreign_frees.load(std::memory_order_relaxed);
-    // The profiler's sampled tier-0 blocks live in their own arena and slot.
-    const Heap& s = g_heaps[kSampleSlot];
+    // The side slot's arenas (sampled blocks, a capped tier 0's blocks).
+    const Heap& s = g_heaps[kSideSlot];
     if (s.enabled) {
-      for (unsigned a : g_sample_arenas) read_arena_stats(a, out);
+      for (unsigned a : g_side_arenas) read_arena_stats(a, out);
       out->mapped += s.mapped.load(std::memory_order_relaxed);
     }
   } else {
@@ -924,7 +984,7 @@ void count_foreign_free() {
 void flush_thread_caches() {
   ReentrancyGuard g;
   strata_je_mallctl("thread.tcache.flush", nullptr, nullptr, nullptr, 0);
-  for (int t = 0; t < kMaxTiers; ++t) {
+  for (int t = 0; t < kSlots; ++t) {
     if (t_state.tcache[t] <= 0) continue;
     unsigned tc = static_cast<unsigned>(t_state.tcache[t] - 1);
     strata_je_mallctl("tcache.flush", nullptr, nullptr, &tc, sizeof tc);

@@ -12,15 +12,16 @@
 #include <cstdint>
 #include <string>
 
+#include "allocator/layout.h"
 #include "policy/config.h"
 
 namespace strata::heap {
 
 struct ThreadState {
-  uint8_t bound;          // this thread uses a tier-0 arena (set before its first allocation)
-  uint8_t depth;          // > 0 while strata itself runs on this thread (reentrancy guard)
-  uint8_t dead;           // past the thread-exit destructor: no explicit tcaches
-  int tcache[kMaxTiers];  // explicit tcache + 1 per tier (0 = none yet, -1 = use none)
+  uint8_t bound;              // this thread uses a tier-0 arena (set before its first allocation)
+  uint8_t depth;              // > 0 while strata itself runs on this thread (reentrancy guard)
+  uint8_t dead;               // past the thread-exit destructor: no explicit tcaches
+  int tcache[kMaxTiers + 1];  // explicit tcache + 1 per slot (0 = none yet, -1 = use none)
 };
 extern __thread ThreadState t_state __attribute__((tls_model("initial-exec")));
 
@@ -33,15 +34,20 @@ struct ReentrancyGuard {
   ReentrancyGuard& operator=(const ReentrancyGuard&) = delete;
 };
 
-// Fast-path global: p is a tier-0 heap pointer iff (p >> kT0Shift) == g_t0_key.
-// UINTPTR_MAX (never equal) sends every free through the slow path: before
-// bootstrap, in plain mode, with small slots, or when tier 0 is capped.
-inline constexpr unsigned kT0Shift = 40;
+// free()'s fast path: p is a tier-0 heap pointer if (p >> kT0Shift) == kT0Key,
+// a constant (allocator/layout.h). True only when the reservation got its
+// fixed address; otherwise nothing strata allocates has that key and every
+// free takes the slow path. Blocks there are freed without any accounting:
+// a capped tier 0 takes its blocks from the side slot instead.
+inline constexpr unsigned kT0Shift = STRATA_T0_SHIFT;
+inline constexpr uintptr_t kT0Key = STRATA_T0_KEY;
+// For the slow path (tier_of): the key of slot 0 wherever it is, or
+// UINTPTR_MAX when slots are smaller than 1 TiB or nothing is reserved.
 extern uintptr_t g_t0_key __attribute__((visibility("hidden")));
 // Heaps bootstrapped, no heap placement rule, tier 0 uncapped: malloc goes
 // straight to jemalloc (whose automatic arenas are tier 0). 0: slow path;
 // 1: fast path; 2: fast path behind the profiler's per-thread countdown.
-extern uint8_t g_fast __attribute__((visibility("hidden")));
+extern uint8_t g_fast asm("strata_g_fast") __attribute__((visibility("hidden")));
 
 // Called on a thread's first allocation: bootstraps the heaps if needed and
 // binds the thread to a tier-0 arena. Allocates nothing through malloc.
@@ -87,16 +93,18 @@ bool bind_range(int tier, void* addr, size_t len);
 bool set_chunk_vmas(bool no_thp, std::string* why);
 // Odd chunks that may still be split off (0: larger heaps are sampled coarser).
 int64_t chunk_vma_budget();
-// The profiler's heap: sampled allocations that the policy puts on tier 0
-// are served from their own address slot (the last one), with tier 0's
-// binding, so that free() tells them apart by address while every other
-// tier-0 free keeps its fast path. tier_of() says 0 for them.
-inline constexpr int kSampleSlot = kMaxTiers - 1;
-bool enable_sample_heap(std::string* why);  // false with a reason (e.g. 8 tiers)
+// The side slot (one past the tiers' slots), with tier 0's binding: it serves
+// the profiler's sampled tier-0 blocks, so free() tells them apart by address
+// while every other tier-0 free keeps its fast path, and all tier-0 blocks
+// when tier 0 has a capacity limit, so that their frees are counted.
+// tier_of() says 0 for it.
+inline constexpr int kSideSlot = kMaxTiers;
+inline constexpr int kSlots = kMaxTiers + 1;
+bool enable_side_heap(std::string* why);  // false with a reason (plain mode)
 void* alloc_sample(size_t size, size_t align, bool zero);
-bool is_sample(const void* p);
-void dalloc_sample(void* p);
-void sample_range(uintptr_t* lo, uintptr_t* hi);
+bool is_side(const void* p);
+void dalloc_side(void* p);
+void side_range(uintptr_t* lo, uintptr_t* hi);
 // Address range of tier i's heap (for stats and tests).
 void tier_range(int i, uintptr_t* lo, uintptr_t* hi);
 

@@ -16,6 +16,11 @@
 // Taken in each exported function (inline helpers would see their own).
 #define STRATA_RA __builtin_return_address(0)
 
+// Not malloc's fast path (interpose/malloc.cc): the profiler's countdown or
+// the slow path. Out of line, so that each fast path stays one compare.
+extern "C" __attribute__((visibility("hidden"))) void* strata_malloc_not_fast(
+    size_t size, const void* ra) noexcept;
+
 namespace strata::interpose {
 
 // Heaps ready, no placement rule, tier 0 uncapped, no profiler.
@@ -23,22 +28,15 @@ inline bool fast_path_ok() {
   return STRATA_LIKELY(heap::g_fast == 1);
 }
 
+// Slot 0 at its fixed address (allocator/layout.h): jemalloc's automatic
+// arenas, freed and resized without any accounting.
 inline bool is_tier0(const void* p) {
-  return (reinterpret_cast<uintptr_t>(p) >> heap::kT0Shift) == heap::g_t0_key;
-}
-
-// The fast paths are tail calls into the private jemalloc.
-// Not the fast path: the profiler's countdown (mode 2), or the slow path.
-// Out of line, so that the fast path stays one compare against memory.
-[[gnu::noinline]] inline void* alloc_not_fast(size_t size, const void* ra) noexcept {
-  // Profiling: only the allocation that ends a thread's countdown is sampled.
-  if (heap::g_fast == 2 && prof::countdown(size)) return strata_je_malloc(size);
-  return rt::malloc_slow(size, 0, false, ra);
+  return (reinterpret_cast<uintptr_t>(p) >> heap::kT0Shift) == heap::kT0Key;
 }
 
 inline void* alloc(size_t size, const void* ra) noexcept {
   if (STRATA_LIKELY(heap::g_fast == 1)) return strata_je_malloc(size);
-  return alloc_not_fast(size, ra);
+  return strata_malloc_not_fast(size, ra);
 }
 
 inline void* alloc_aligned(size_t align, size_t size, const void* ra) noexcept {

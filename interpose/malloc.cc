@@ -46,19 +46,28 @@ void* realloc_ra(void* p, size_t size, const void* ra) {
 
 }  // namespace
 
+// Only the allocation that ends the profiler's countdown is sampled.
+extern "C" void* strata_malloc_not_fast(size_t size, const void* ra) noexcept {
+  if (strata::heap::g_fast == 2 && strata::prof::countdown(size)) return strata_je_malloc(size);
+  return strata::rt::malloc_slow(size, 0, false, ra);
+}
+
+// Not free's fast path: other tiers, the side slot, NULL, foreign pointers.
+extern "C" __attribute__((visibility("hidden"))) void strata_free_not_fast(void* p) noexcept {
+  if (p != nullptr) strata::rt::free_slow(p);
+}
+
+#ifndef STRATA_ASM_FASTPATH
+// The portable fast paths; x86-64 has them in interpose/fastpath_x86_64.S.
 STRATA_EXPORT void* malloc(size_t size) noexcept {
-  // Written out (not alloc()) so that the caller's address is read only off
-  // the fast path.
-  const uint8_t f = strata::heap::g_fast;
-  if (STRATA_LIKELY(f == 1)) return strata_je_malloc(size);
-  // The profiler's countdown, inline: only the allocation that ends it is sampled.
-  if (f == 2 && strata::prof::countdown(size)) return strata_je_malloc(size);
-  return strata::rt::malloc_slow(size, 0, false, STRATA_RA);
+  if (STRATA_LIKELY(strata::heap::g_fast == 1)) return strata_je_malloc(size);
+  return strata_malloc_not_fast(size, STRATA_RA);
 }
 
 STRATA_EXPORT void free(void* p) noexcept {
   dealloc(p);
 }
+#endif
 
 STRATA_EXPORT void* calloc(size_t n, size_t size) noexcept {
   // jemalloc's calloc checks n * size for overflow itself.
@@ -124,8 +133,10 @@ STRATA_EXPORT size_t malloc_usable_size(void* p) noexcept {
 // aliases of the public functions (copy() takes over their declared
 // attributes), so each sees its own caller's return address.
 #define STRATA_ALIAS(target) __attribute__((alias(#target), copy(target)))
+#ifndef STRATA_ASM_FASTPATH
 STRATA_EXPORT void* __libc_malloc(size_t) noexcept STRATA_ALIAS(malloc);
 STRATA_EXPORT void __libc_free(void*) noexcept STRATA_ALIAS(free);
+#endif
 STRATA_EXPORT void* __libc_calloc(size_t, size_t) noexcept STRATA_ALIAS(calloc);
 STRATA_EXPORT void* __libc_realloc(void*, size_t) noexcept STRATA_ALIAS(realloc);
 STRATA_EXPORT void* __libc_memalign(size_t, size_t) noexcept STRATA_ALIAS(memalign);

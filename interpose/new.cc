@@ -69,6 +69,7 @@ STRATA_NEW_EXPORT void* operator new[](size_t n, std::align_val_t a,
   return new_nothrow(n, static_cast<size_t>(a), STRATA_RA);
 }
 
+#ifndef STRATA_ASM_FASTPATH
 // Sizes passed to sized delete are ignored (as glibc does): a program that
 // passes a wrong size must not corrupt the heap.
 STRATA_NEW_EXPORT void operator delete(void* p) noexcept {
@@ -108,3 +109,4 @@ STRATA_NEW_EXPORT void operator delete[](void* p, std::align_val_t,
                                          const std::nothrow_t&) noexcept {
   dealloc(p);
 }
+#endif  // STRATA_ASM_FASTPATH: x86-64 defines them in interpose/fastpath_x86_64.S

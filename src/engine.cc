@@ -253,7 +253,7 @@ class Engine {
     {
       uintptr_t lo = 0;
       uintptr_t hi = 0;
-      heap::sample_range(&lo, &hi);  // the profiler's sampled tier-0 blocks
+      heap::side_range(&lo, &hi);  // tier 0 too: sampled blocks, a capped tier 0
       if (hi > lo) add(lo, hi, 0, 0);
     }
     regions_.resize(region_map().size() + 64);

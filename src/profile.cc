@@ -470,7 +470,7 @@ bool start(const ProfConfig& cfg, const CompiledPolicy* pol, char* why, size_t c
   copy(g_migrate, sizeof g_migrate, getenv("STRATA_MIGRATE"));
   g_start_ns = now_ns(CLOCK_REALTIME);
   std::string err;
-  if (!heap::enable_sample_heap(&err)) {
+  if (!heap::enable_side_heap(&err)) {
     std::snprintf(why, cap, "no sample heap: %s", err.c_str());
     return false;
   }

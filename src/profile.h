@@ -6,7 +6,7 @@
 // with profiler/profile_format.h at exit, when PATH.dump appears (the control
 // file is removed), and by a forked child under PATH.PID. strata-report reads it.
 //
-// Sampled tier-0 blocks come from heap's sample slot, so free() recognises
+// Sampled tier-0 blocks come from heap's side slot, so free() recognises
 // them by address; frees of other tiers' blocks look the pointer up.
 #pragma once
 

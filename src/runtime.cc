@@ -315,9 +315,9 @@ void* malloc_slow(size_t size, size_t align, bool zero, const void* ra) noexcept
 }
 
 void free_slow(void* p) noexcept {
-  if (heap::is_sample(p)) {
+  if (heap::is_side(p)) {
     prof::forget(p);
-    heap::dalloc_sample(p);
+    heap::dalloc_side(p);
     return;
   }
   int t = heap::tier_of(p);
@@ -349,9 +349,8 @@ void* realloc_impl(void* p, size_t size, const void* ra) noexcept {
     return nullptr;
   }
   int tier = heap::tier_of(p);
-  if (tier < 0 || heap::is_sample(p)) {
-    // Not strata's, or a sampled tier-0 block (it must leave the sample heap
-    // through free_slow): a new block and a free.
+  if (tier < 0) {
+    // Not strata's: a new block and a free.
     size_t old = usable_size(p);
     void* q = malloc_slow(size, 0, false, ra);
     if (q == nullptr) return nullptr;
@@ -360,8 +359,9 @@ void* realloc_impl(void* p, size_t size, const void* ra) noexcept {
     return q;
   }
   heap::ensure_thread();
-  // A sampled block of another tier ends its record here (the new size is a new block).
-  if (tier != 0 && prof::g_on) prof::forget(p);
+  // A sampled block ends its record here (the new size is a new block). Tier-0
+  // samples are in the side slot; slot 0 holds none.
+  if ((tier != 0 || heap::is_side(p)) && prof::g_on) prof::forget(p);
   int want = g_heap_rules || t_hints.depth != 0 ? place(size, ra) : 0;
   if (want == tier || !heap::tier_enabled(want)) {
     void* q = heap::ralloc(p, tier, size);
