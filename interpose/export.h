@@ -34,13 +34,21 @@ inline bool is_tier0(const void* p) {
   return (reinterpret_cast<uintptr_t>(p) >> heap::kT0Shift) == heap::kT0Key;
 }
 
+// The fast path for calls other than malloc: no placement decision to make,
+// and, with the profiler on, this allocation does not end the thread's
+// countdown (counted here; the one that ends it is sampled on the slow path).
+inline bool fast_or_counted(size_t size) {
+  const uint8_t f = heap::g_fast;
+  return STRATA_LIKELY(f == 1) || (f == 2 && prof::countdown(size));
+}
+
 inline void* alloc(size_t size, const void* ra) noexcept {
   if (STRATA_LIKELY(heap::g_fast == 1)) return strata_je_malloc(size);
   return strata_malloc_not_fast(size, ra);
 }
 
 inline void* alloc_aligned(size_t align, size_t size, const void* ra) noexcept {
-  if (fast_path_ok()) {
+  if (fast_or_counted(size)) {
     void* p = heap::alloc(0, size, align, false);
     if (STRATA_LIKELY(p != nullptr)) return p;
   }

@@ -36,7 +36,7 @@ void* memalign_impl(size_t align, size_t size, const void* ra) {
 void* realloc_ra(void* p, size_t size, const void* ra) {
   // glibc semantics (realloc(p, 0) frees) are the runtime's; the fast path
   // only resizes tier-0 blocks.
-  if (strata::interpose::fast_path_ok() && strata::interpose::is_tier0(p) && size != 0) {
+  if (strata::interpose::is_tier0(p) && size != 0 && strata::interpose::fast_or_counted(size)) {
     void* q = strata_je_realloc(p, size);
     if (STRATA_LIKELY(q != nullptr)) return q;
     // Failed: p is untouched; the runtime spills or sets errno.
@@ -77,6 +77,7 @@ STRATA_EXPORT void* calloc(size_t n, size_t size) noexcept {
     errno = ENOMEM;
     return nullptr;
   }
+  if (strata::interpose::fast_or_counted(total)) return strata_je_calloc(n, size);
   return strata::rt::malloc_slow(total, 0, true, STRATA_RA);
 }
 

@@ -297,10 +297,10 @@ int tier_of_address(const void* p) {
   return -1;
 }
 
-void* malloc_slow(size_t size, size_t align, bool zero, const void* ra) noexcept {
-  heap::ensure_thread();
+namespace {
+// The slow path's allocation once the profiler's decision is made.
+void* alloc_decided(size_t size, size_t align, bool zero, const void* ra, bool sample) noexcept {
   const CompiledPolicy* pol = g_policy.load(std::memory_order_acquire);
-  const bool sample = prof::g_on && t_state.depth == 0 && prof::take(size);
   const bool rules = pol != nullptr && t_state.depth == 0 && (g_heap_rules || t_hints.depth != 0);
   if (!sample && !rules) return alloc_placed(0, size, align, zero, false);
   Placement pl;
@@ -312,6 +312,13 @@ void* malloc_slow(size_t size, size_t align, bool zero, const void* ra) noexcept
   if (pl.pin && p != nullptr) record_pin(p, heap::usable_size(p));
   if (sample) prof::record(p, size, ra);
   return p;
+}
+}  // namespace
+
+void* malloc_slow(size_t size, size_t align, bool zero, const void* ra) noexcept {
+  heap::ensure_thread();
+  const bool sample = prof::g_on && t_state.depth == 0 && prof::take(size);
+  return alloc_decided(size, align, zero, ra, sample);
 }
 
 void free_slow(void* p) noexcept {
@@ -348,17 +355,20 @@ void* realloc_impl(void* p, size_t size, const void* ra) noexcept {
     free_slow(p);
     return nullptr;
   }
+  heap::ensure_thread();
   int tier = heap::tier_of(p);
-  if (tier < 0) {
-    // Not strata's: a new block and a free.
+  // The profiler counts the new size as an allocation: a realloc that ends the
+  // countdown is sampled as a new block (from the side slot for tier 0).
+  const bool sample = prof::g_on && t_state.depth == 0 && prof::take(size);
+  if (tier < 0 || sample) {
+    // Not strata's, or sampled: a new block and a free.
     size_t old = usable_size(p);
-    void* q = malloc_slow(size, 0, false, ra);
+    void* q = alloc_decided(size, 0, false, ra, sample);
     if (q == nullptr) return nullptr;
     std::memcpy(q, p, old < size ? old : size);
     free_slow(p);
     return q;
   }
-  heap::ensure_thread();
   // A sampled block ends its record here (the new size is a new block). Tier-0
   // samples are in the side slot; slot 0 holds none.
   if ((tier != 0 || heap::is_side(p)) && prof::g_on) prof::forget(p);
