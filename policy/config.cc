@@ -1222,11 +1222,13 @@ bool parse_sampler(std::string_view value, SamplerConfig* out, Diagnostics* diag
     if (key == "cpu" && eq != std::string_view::npos) {
       std::string_view v = val;
       if (!v.empty() && v.back() == '%') v.remove_suffix(1);
-      if (parse_decimal(v, &d) && d >= 0.1 && d <= 100)
+      if (val == "auto")
+        c.cpu_pct = 0;
+      else if (parse_decimal(v, &d) && d >= 0.1 && d <= 100)
         c.cpu_pct = d;
       else
         diag->add(kVar, value, col(value, val.empty() ? a : val),
-                  "bad cpu budget " + quote(val) + " (expected 0.1% to 100%, e.g. 3%)");
+                  "bad cpu budget " + quote(val) + " (expected auto or 0.1% to 100%, e.g. 3%)");
     } else if (key == "period" && eq != std::string_view::npos) {
       if (parse_uint(val, 1U << 30, &u) && u >= 100)
         c.period = static_cast<uint32_t>(u);
@@ -1259,15 +1261,20 @@ bool parse_sampler(std::string_view value, SamplerConfig* out, Diagnostics* diag
 }
 
 std::string explain_sampler(const SamplerConfig& s) {
+  char cpu[32];
+  if (s.cpu_pct > 0)
+    std::snprintf(cpu, sizeof cpu, "%.1f%%", s.cpu_pct);
+  else
+    std::snprintf(cpu, sizeof cpu, "auto");
   char buf[400];
   if (s.kind == SamplerKind::kTrace)
-    std::snprintf(buf, sizeof buf, "sampler: trace:%s, cpu=%.1f%%\n", s.trace, s.cpu_pct);
+    std::snprintf(buf, sizeof buf, "sampler: trace:%s, cpu=%s\n", s.trace, cpu);
   else if (s.window_ms == 0)
-    std::snprintf(buf, sizeof buf, "sampler: %s, cpu=%.1f%%, period=%u, window=auto, thp=%s\n",
-                  sampler_kind_name(s.kind), s.cpu_pct, s.period, s.keep_thp ? "keep" : "split");
+    std::snprintf(buf, sizeof buf, "sampler: %s, cpu=%s, period=%u, window=auto, thp=%s\n",
+                  sampler_kind_name(s.kind), cpu, s.period, s.keep_thp ? "keep" : "split");
   else
-    std::snprintf(buf, sizeof buf, "sampler: %s, cpu=%.1f%%, period=%u, window=%ums, thp=%s\n",
-                  sampler_kind_name(s.kind), s.cpu_pct, s.period, s.window_ms,
+    std::snprintf(buf, sizeof buf, "sampler: %s, cpu=%s, period=%u, window=%ums, thp=%s\n",
+                  sampler_kind_name(s.kind), cpu, s.period, s.window_ms,
                   s.keep_thp ? "keep" : "split");
   return buf;
 }

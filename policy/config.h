@@ -77,10 +77,15 @@ struct MigrateConfig {
 enum class SamplerKind : uint8_t { kAuto, kAbit, kPebs, kIbs, kIdle, kDamon, kTrace, kOff };
 const char* sampler_kind_name(SamplerKind k);
 
+inline constexpr double kAutoCpuMigrating = 1.5;
+inline constexpr double kAutoCpuProfiling = 0.5;
+
 struct SamplerConfig {
   SamplerKind kind = SamplerKind::kAuto;
-  char trace[256] = {};      // trace:FILE
-  double cpu_pct = 1.5;      // sampling CPU per interval, percent of wall time
+  char trace[256] = {};  // trace:FILE
+  // Sampling CPU, percent of wall time; 0 = auto: kAutoCpuMigrating while
+  // migrating between two or more tiers, kAutoCpuProfiling otherwise.
+  double cpu_pct = 0;
   uint32_t period = 100003;  // pebs/ibs: events per sample
   uint32_t window_ms = 0;    // accessed-bit window per interval, 0 = adaptive
   bool keep_thp = false;     // abit: leave transparent huge pages on in the heaps

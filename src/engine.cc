@@ -58,6 +58,7 @@ constinit char g_sampler_name[16] = {};
 constinit char g_sampler_reason[512] = {};
 constinit char g_metrics[512] = {};  // STRATA_METRICS
 constinit bool g_strict = false;     // STRATA_STRICT: an unusable STRATA_SAMPLER is fatal
+constinit double g_cpu_pct = kAutoCpuMigrating;  // the sampling budget in use (start())
 
 // Counter slots by field, so the engine updates one field without a lock.
 #define COUNTER(field) (g_counters.v[offsetof(Counters, field) / sizeof(uint64_t)])
@@ -708,7 +709,7 @@ void* thread_main(void*) {
     COUNTER(wall_ns).store(now_ns(CLOCK_MONOTONIC) - w0, std::memory_order_relaxed);
     // CPU budget: stretch the wait so that sampling takes at most cpu% of it.
     uint64_t period_ns = interval_ms * 1000000ULL;
-    const auto min_period = static_cast<uint64_t>(used * 100.0 / sc.cpu_pct);
+    const auto min_period = static_cast<uint64_t>(used * 100.0 / g_cpu_pct);
     if (min_period > period_ns) {
       period_ns = min_period;
       COUNTER(throttled).fetch_add(1, std::memory_order_relaxed);
@@ -747,6 +748,16 @@ bool spawn() {
 
 void start(const CompiledPolicy* pol, bool sample_only, const char* metrics, bool strict) {
   if (g_engine != nullptr || pol == nullptr) return;
+  // The sampling budget. Accessed-bit sampling costs the program more than the
+  // sampler's own CPU (TLB refills, accessed bits set again: about 3-5 times
+  // as much on docs/benchmarks.md's hot-set driver), so when nothing can move
+  // (profiling only) auto takes a third of the migrating budget.
+  int movable = 0;
+  for (int t = 0; t < pol->ntiers; ++t) movable += movable_tier(*pol, t) ? 1 : 0;
+  const bool migrating = pol->migrate.enabled && movable > 1;
+  g_cpu_pct = pol->sampler.cpu_pct > 0 ? pol->sampler.cpu_pct
+              : migrating              ? kAutoCpuMigrating
+                                       : kAutoCpuProfiling;
   g_strict = strict;
   const bool sampling = pol->migrate.enabled || sample_only;
   if (metrics != nullptr) std::snprintf(g_metrics, sizeof g_metrics, "%s", metrics);
@@ -781,16 +792,14 @@ void start(const CompiledPolicy* pol, bool sample_only, const char* metrics, boo
   if (std::strcmp(s->name(), "abit") == 0) {
     std::string why;
     // Huge pages off only where moving matters: with migration on and somewhere to move to.
-    int movable = 0;
-    for (int t = 0; t < pol->ntiers; ++t) movable += movable_tier(*pol, t) ? 1 : 0;
-    const bool no_thp = !pol->sampler.keep_thp && pol->migrate.enabled && movable > 1;
+    const bool no_thp = !pol->sampler.keep_thp && migrating;
     bool ok = heap::set_chunk_vmas(no_thp, &why);
     STRATA_LOG(ok ? LogLevel::kInfo : LogLevel::kWarn, "abit sampler: %s%s", why.c_str(),
                ok ? "" : "; heat is per mapping, not per chunk");
   }
   g_engine = new Engine(pol, std::move(s), true);
-  STRATA_LOG(LogLevel::kInfo, "migration engine: sampler %s; %s", g_sampler_reason,
-             explain_migrate(pol->migrate).c_str());
+  STRATA_LOG(LogLevel::kInfo, "migration engine: sampler %s, cpu budget %.1f%%; %s",
+             g_sampler_reason, g_cpu_pct, explain_migrate(pol->migrate).c_str());
   spawn();
 }
 

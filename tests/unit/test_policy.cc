@@ -405,7 +405,7 @@ TEST_CASE("STRATA_SAMPLER: names, options, errors", "[policy]") {
   SamplerConfig s;
   Diagnostics diag;
   CHECK(s.kind == SamplerKind::kAuto);
-  CHECK(explain_sampler(s) == "sampler: auto, cpu=1.5%, period=100003, window=auto, thp=split\n");
+  CHECK(explain_sampler(s) == "sampler: auto, cpu=auto, period=100003, window=auto, thp=split\n");
   REQUIRE(parse_sampler("abit,cpu=5%,window=20ms,thp=keep", &s, &diag));
   CHECK(s.kind == SamplerKind::kAbit);
   CHECK(s.cpu_pct == 5.0);
