@@ -124,8 +124,13 @@ ChunkTable::ChunkTable(size_t max_chunks)
   const size_t slots = std::bit_ceil(max_ * 2);
   mask_ = slots - 1;
   shift_ = 64 - static_cast<unsigned>(std::countr_zero(slots));
-  slots_ = std::make_unique<Slot[]>(slots);
-  for (size_t i = 0; i < slots; ++i) slots_[i] = Slot{kEmpty, 0};
+}
+
+void ChunkTable::allocate() {
+  // At the first sample, not at construction: auto-selection constructs
+  // samplers that then cannot open (no PMU), and each table is 32 bytes a chunk.
+  slots_ = std::make_unique<Slot[]>(mask_ + 1);
+  for (size_t i = 0; i <= mask_; ++i) slots_[i] = Slot{kEmpty, 0};
   order_ = std::make_unique<uint32_t[]>(max_);
 }
 
@@ -142,6 +147,7 @@ bool ChunkTable::add(uint64_t chunk, uint64_t n) {
     overflow_ += n;
     return false;
   }
+  if (!slots_) allocate();
   const size_t i = probe(chunk);
   Slot& s = slots_[i];
   if (s.chunk == kEmpty) {
@@ -160,7 +166,7 @@ bool ChunkTable::add(uint64_t chunk, uint64_t n) {
 }
 
 uint64_t ChunkTable::count(uint64_t chunk) const {
-  if (chunk == kEmpty) return 0;
+  if (chunk == kEmpty || !slots_) return 0;
   const Slot& s = slots_[probe(chunk)];
   return s.chunk == chunk ? s.count : 0;
 }

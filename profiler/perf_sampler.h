@@ -49,8 +49,8 @@ class SampleLayout {
 };
 
 // Per-chunk sample counts of one interval: open addressing over a slot array
-// allocated once (twice max_chunks slots, so probes stay short and always
-// find an empty slot). A sample whose chunk does not fit is counted in
+// allocated once, at the first sample (twice max_chunks slots, so probes stay
+// short and always find an empty slot). A sample whose chunk does not fit is counted in
 // overflow(), never stored. clear() costs the number of chunks used, not the
 // table size.
 class ChunkTable {
@@ -84,6 +84,7 @@ class ChunkTable {
     uint64_t count;
   };
   size_t probe(uint64_t chunk) const;  // its slot, or the empty slot where it goes
+  void allocate();                     // the slot arrays, at the first add()
 
   std::unique_ptr<Slot[]> slots_;
   std::unique_ptr<uint32_t[]> order_;  // used slots, first-seen order
