@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "profiler/lines.h"
+
 namespace strata::abit {
 namespace {
 
@@ -76,48 +78,25 @@ int scan(uintptr_t lo, uintptr_t hi, void (*fn)(const Vma& v, void* ctx), void* 
   if (fd < 0) return -errno;
   Vma cur{};
   bool in_range = false;
-  size_t have = 0;
-  int err = 0;
-  for (;;) {
-    ssize_t n = ::read(fd, buf + have, cap - have);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      err = -errno;
-      break;
+  int err = sampling::for_each_line(fd, buf, cap, [&](const char* p, const char* nl) {
+    uintptr_t a = 0;
+    uintptr_t b = 0;
+    const char* q = p;
+    if (hex(q, nl, &a) && q < nl && *q == '-' && hex(++q, nl, &b) && q < nl && *q == ' ') {
+      if (in_range) fn(cur, ctx);
+      cur = Vma{a, b, 0, 0, 0};
+      in_range = b > lo && (hi == 0 || a < hi);
+    } else if (in_range) {
+      uint64_t v = 0;
+      if (field_kb(p, nl, "Rss:", &v))
+        cur.rss_bytes = v;
+      else if (field_kb(p, nl, "Referenced:", &v))
+        cur.referenced = v;
+      else if (field_kb(p, nl, "AnonHugePages:", &v))
+        cur.anon_huge = v;
     }
-    have += static_cast<size_t>(n);
-    const char* p = buf;
-    const char* end = buf + have;
-    // Whole lines only; a partial last line waits for the next read.
-    for (;;) {
-      const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
-      if (nl == nullptr) break;
-      uintptr_t a = 0;
-      uintptr_t b = 0;
-      const char* q = p;
-      if (hex(q, nl, &a) && q < nl && *q == '-' && hex(++q, nl, &b) && q < nl && *q == ' ') {
-        if (in_range) fn(cur, ctx);
-        cur = Vma{a, b, 0, 0, 0};
-        in_range = b > lo && (hi == 0 || a < hi);
-      } else if (in_range) {
-        uint64_t v = 0;
-        if (field_kb(p, nl, "Rss:", &v))
-          cur.rss_bytes = v;
-        else if (field_kb(p, nl, "Referenced:", &v))
-          cur.referenced = v;
-        else if (field_kb(p, nl, "AnonHugePages:", &v))
-          cur.anon_huge = v;
-      }
-      p = nl + 1;
-    }
-    size_t rest = static_cast<size_t>(end - p);
-    if (rest == cap) {  // a line longer than the buffer: skip it
-      rest = 0;
-    }
-    std::memmove(buf, p, rest);
-    have = rest;
-    if (n == 0) break;
-  }
+    return 0;
+  });
   if (in_range && err == 0) fn(cur, ctx);
   ::close(fd);
   return err;

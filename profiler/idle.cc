@@ -10,6 +10,8 @@
 #include <cstring>
 #include <new>
 
+#include "profiler/lines.h"
+
 namespace strata::sampling {
 namespace {
 
@@ -243,50 +245,14 @@ int IdleSampler::walk(bool report, Sink sink, void* ctx) {
     err_path_ = maps_path_;
     return -errno;
   }
-  char* buf = maps_buf_.get();
-  size_t have = 0;
-  bool skipping = false;  // inside a line longer than the buffer
-  int err = 0;
-  for (;;) {
-    ssize_t n = ::read(fd, buf + have, kMapsBuf - have);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      err_path_ = maps_path_;
-      err = -errno;
-      break;
-    }
-    have += static_cast<size_t>(n);
-    const char* p = buf;
-    const char* end = buf + have;
-    // Whole lines only; a partial last line waits for the next read. The
-    // kernel resumes the listing by address, so VMAs that change between
-    // reads are neither lost nor repeated.
-    for (;;) {
-      const auto* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
-      if (nl == nullptr) break;
-      uintptr_t a = 0;
-      uintptr_t b = 0;
-      if (!skipping && covered(p, nl, &a, &b)) err = vma(a, b, report, sink, ctx);
-      skipping = false;
-      p = nl + 1;
-      if (err != 0) break;
-    }
-    if (err != 0) break;
-    size_t rest = static_cast<size_t>(end - p);
-    if (rest == kMapsBuf) {  // no newline in a full buffer: drop up to the next one
-      skipping = true;
-      rest = 0;
-    }
-    std::memmove(buf, p, rest);
-    have = rest;
-    if (n == 0) {
-      uintptr_t a = 0;
-      uintptr_t b = 0;
-      if (have > 0 && !skipping && covered(buf, buf + have, &a, &b))
-        err = vma(a, b, report, sink, ctx);
-      break;
-    }
-  }
+  int verr = 0;  // from vma(): it names its own file
+  int err = for_each_line(fd, maps_buf_.get(), kMapsBuf, [&](const char* p, const char* nl) {
+    uintptr_t a = 0;
+    uintptr_t b = 0;
+    if (covered(p, nl, &a, &b)) verr = vma(a, b, report, sink, ctx);
+    return verr;
+  });
+  if (err != 0 && verr == 0) err_path_ = maps_path_;  // the maps read failed
   ::close(fd);
   return err;
 }
