@@ -676,6 +676,12 @@ int side_flags() {
   return je::arena_flag(g_side_arenas[t_side_arena - 1]) | tcache_flags(kSideSlot);
 }
 
+// A capped tier 0 (not in plain mode) takes its blocks from the side slot;
+// its slot-0 blocks (from before the limit was read) stay uncounted.
+bool t0_on_side() {
+  return g_heaps[0].cap != 0 && g_heaps[kSideSlot].enabled;
+}
+
 void* alloc_side(size_t size, int flags) {
   // Side blocks count against tier 0's capacity like any other.
   Heap& t0 = g_heaps[0];
@@ -712,8 +718,7 @@ void* alloc(int tier, size_t size, size_t align, bool zero) {
   int flags = (align > 8 ? je::align_flag(align) : 0) | (zero ? je::kZero : 0);
   if (size == 0) size = 1;
   Heap& h = g_heaps[tier];
-  // A capped tier 0 (not in plain mode) is served by the side heap, which counts.
-  if (tier == 0 && h.cap != 0 && g_heaps[kSideSlot].enabled) return alloc_side(size, flags);
+  if (tier == 0 && t0_on_side()) return alloc_side(size, flags);
   if (h.cap != 0 && over_cap(h, strata_je_nallocx(size, flags & 0x3f), 0)) return nullptr;
   void* p = nullptr;
   if (tier == 0) {
@@ -732,9 +737,9 @@ void* alloc(int tier, size_t size, size_t align, bool zero) {
 void dalloc(void* p, int tier) {
   if (tier == 0 && is_side(p)) return dalloc_side(p);
   Heap& h = g_heaps[tier];
-  // Slot 0's blocks of a capped tier 0 (from before the limit was read) were
-  // never counted, and the fast path frees them without a look either.
-  if (h.cap != 0 && !(tier == 0 && g_heaps[kSideSlot].enabled))
+  // Slot 0's blocks of a capped tier 0 were never counted, and the fast path
+  // frees them without a look either.
+  if (h.cap != 0 && !(tier == 0 && t0_on_side()))
     h.live.fetch_sub(static_cast<int64_t>(strata_je_malloc_usable_size(p)),
                      std::memory_order_relaxed);
   if (tier == 0) {
@@ -747,25 +752,16 @@ void dalloc(void* p, int tier) {
 void* ralloc(void* p, int tier, size_t size) {
   if (size == 0) size = 1;
   Heap& h = g_heaps[tier];
-  if (tier == 0 && is_side(p)) {
-    // Stays in the side slot (and in its accounting).
-    Heap& t0 = g_heaps[0];
-    size_t old = t0.cap != 0 ? strata_je_malloc_usable_size(p) : 0;
-    if (t0.cap != 0 && over_cap(t0, strata_je_nallocx(size, 0), old)) return nullptr;
-    void* q = strata_je_rallocx(p, size, side_flags());
-    if (t0.cap != 0 && q != nullptr)
-      t0.live.fetch_add(
-          static_cast<int64_t>(strata_je_malloc_usable_size(q)) - static_cast<int64_t>(old),
-          std::memory_order_relaxed);
-    return q;
-  }
-  // A capped tier 0's block from before the limit was read: moved into the
-  // side heap by the caller (a new block), so that it is counted from now on.
-  if (tier == 0 && h.cap != 0 && g_heaps[kSideSlot].enabled) return nullptr;
+  // A side block stays in the side slot (and in tier 0's accounting). A
+  // capped tier 0's slot-0 block is moved into the side slot by the caller (a
+  // new block), so that it is counted from now on.
+  const bool side = tier == 0 && is_side(p);
+  if (tier == 0 && !side && t0_on_side()) return nullptr;
   size_t old = h.cap != 0 ? strata_je_malloc_usable_size(p) : 0;
   if (h.cap != 0 && over_cap(h, strata_je_nallocx(size, 0), old)) return nullptr;
-  void* q = tier == 0 ? strata_je_realloc(p, size)
-                      : strata_je_rallocx(p, size, je::arena_flag(h.arena) | tcache_flags(tier));
+  void* q = side        ? strata_je_rallocx(p, size, side_flags())
+            : tier == 0 ? strata_je_realloc(p, size)
+                        : strata_je_rallocx(p, size, je::arena_flag(h.arena) | tcache_flags(tier));
   if (h.cap != 0 && q != nullptr)
     h.live.fetch_add(
         static_cast<int64_t>(strata_je_malloc_usable_size(q)) - static_cast<int64_t>(old),

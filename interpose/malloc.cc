@@ -60,8 +60,7 @@ extern "C" __attribute__((visibility("hidden"))) void strata_free_not_fast(void*
 #ifndef STRATA_ASM_FASTPATH
 // The portable fast paths; x86-64 has them in interpose/fastpath_x86_64.S.
 STRATA_EXPORT void* malloc(size_t size) noexcept {
-  if (STRATA_LIKELY(strata::heap::g_fast == 1)) return strata_je_malloc(size);
-  return strata_malloc_not_fast(size, STRATA_RA);
+  return alloc(size, STRATA_RA);
 }
 
 STRATA_EXPORT void free(void* p) noexcept {
