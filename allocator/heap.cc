@@ -29,7 +29,7 @@ namespace strata::heap {
 
 __thread ThreadState t_state __attribute__((tls_model("initial-exec")));
 constinit uintptr_t g_t0_key = UINTPTR_MAX;
-constinit uint8_t g_fast = 0;
+constinit uint8_t g_fast = kFastOff;
 
 namespace {
 
@@ -137,7 +137,6 @@ int bind_once(Heap* h, uintptr_t start, size_t size, unsigned extra, unsigned fl
 // merges them with the even chunks next to them, and placement is unchanged.
 constexpr unsigned kMpolFStaticNodes = 1U << 15;
 constexpr int kMpolLocal = 4;
-constexpr unsigned kChunkShift = 21;
 constinit std::atomic<bool> g_chunk_vmas{false};
 constinit std::atomic<int64_t> g_vma_budget{0};  // odd chunks we may still split off
 constinit int g_alt_mode = kMpolLocal;           // unbound heaps: the odd chunks' policy
@@ -375,7 +374,7 @@ void do_bootstrap() {
   if (strata_je_mallctl("opt.narenas", &narenas, &sz, nullptr, 0) != 0 || narenas == 0) narenas = 4;
   g_nt0 = static_cast<int>(narenas) + 1;
   g_key_ok = pthread_key_create(&g_key, thread_exit) == 0;
-  g_fast = g_fast_allowed ? (g_fast_prof ? 2 : 1) : 0;
+  g_fast = g_fast_allowed ? (g_fast_prof ? kFastProfiled : kFastOn) : kFastOff;
   if (g_plain) {
     // Every free takes the slow path, which recognises jemalloc's own ranges.
     g_t0_key = UINTPTR_MAX;
@@ -612,6 +611,14 @@ bool over_cap(const Heap& h, size_t need, size_t freed) {
   return live - static_cast<int64_t>(freed) + static_cast<int64_t>(need) >
          static_cast<int64_t>(h.cap);
 }
+
+// Adds delta to a capped tier's live bytes, which never go below zero: a block
+// is freed from the tier whose heap allocated (and counted) it.
+void add_live(Heap& h, int64_t delta) {
+  const int64_t before = h.live.fetch_add(delta, std::memory_order_relaxed);
+  STRATA_ASSERT(before + delta >= 0);
+  static_cast<void>(before);
+}
 }  // namespace
 
 // Allocations served per tier >= 1, counted by strata: jemalloc credits the
@@ -682,6 +689,20 @@ bool t0_on_side() {
   return g_heaps[0].cap != 0 && g_heaps[kSideSlot].enabled;
 }
 
+// Whether jemalloc's own record of p's arena agrees with the tier it is freed
+// or resized on (STRATA_DEBUG checks only): tier 0's automatic or side
+// arenas, or the tier's one arena.
+[[maybe_unused]] bool arena_matches(const void* p, int tier) {
+  unsigned a = 0;
+  size_t sz = sizeof a;
+  const void* q = p;
+  if (strata_je_mallctl("arenas.lookup", &a, &sz, &q, sizeof q) != 0) return false;
+  if (tier != 0) return a == g_heaps[tier].arena;
+  for (unsigned s : g_side_arenas)
+    if (a == s) return true;
+  return static_cast<int>(a) < g_nt0;
+}
+
 void* alloc_side(size_t size, int flags) {
   // Side blocks count against tier 0's capacity like any other.
   Heap& t0 = g_heaps[0];
@@ -706,10 +727,9 @@ bool is_side(const void* p) {
 }
 
 void dalloc_side(void* p) {
+  STRATA_ASSERT(arena_matches(p, 0));
   Heap& t0 = g_heaps[0];
-  if (t0.cap != 0)
-    t0.live.fetch_sub(static_cast<int64_t>(strata_je_malloc_usable_size(p)),
-                      std::memory_order_relaxed);
+  if (t0.cap != 0) add_live(t0, -static_cast<int64_t>(strata_je_malloc_usable_size(p)));
   strata_je_dallocx(p, tcache_flags(kSideSlot));
 }
 
@@ -735,13 +755,13 @@ void* alloc(int tier, size_t size, size_t align, bool zero) {
 }
 
 void dalloc(void* p, int tier) {
+  STRATA_ASSERT(arena_matches(p, tier));
   if (tier == 0 && is_side(p)) return dalloc_side(p);
   Heap& h = g_heaps[tier];
   // Slot 0's blocks of a capped tier 0 were never counted, and the fast path
   // frees them without a look either.
   if (h.cap != 0 && !(tier == 0 && t0_on_side()))
-    h.live.fetch_sub(static_cast<int64_t>(strata_je_malloc_usable_size(p)),
-                     std::memory_order_relaxed);
+    add_live(h, -static_cast<int64_t>(strata_je_malloc_usable_size(p)));
   if (tier == 0) {
     strata_je_free(p);
     return;
@@ -750,6 +770,7 @@ void dalloc(void* p, int tier) {
 }
 
 void* ralloc(void* p, int tier, size_t size) {
+  STRATA_ASSERT(arena_matches(p, tier));
   if (size == 0) size = 1;
   Heap& h = g_heaps[tier];
   // A side block stays in the side slot (and in tier 0's accounting). A
@@ -763,9 +784,7 @@ void* ralloc(void* p, int tier, size_t size) {
             : tier == 0 ? strata_je_realloc(p, size)
                         : strata_je_rallocx(p, size, je::arena_flag(h.arena) | tcache_flags(tier));
   if (h.cap != 0 && q != nullptr)
-    h.live.fetch_add(
-        static_cast<int64_t>(strata_je_malloc_usable_size(q)) - static_cast<int64_t>(old),
-        std::memory_order_relaxed);
+    add_live(h, static_cast<int64_t>(strata_je_malloc_usable_size(q)) - static_cast<int64_t>(old));
   return q;
 }
 
@@ -997,7 +1016,8 @@ bool plain_mode() {
 
 void set_fast_path_allowed(bool allowed) {
   g_fast_allowed = allowed;
-  if (g_boot.load(std::memory_order_acquire) == 2) g_fast = allowed ? (g_fast_prof ? 2 : 1) : 0;
+  if (g_boot.load(std::memory_order_acquire) == 2)
+    g_fast = allowed ? (g_fast_prof ? kFastProfiled : kFastOn) : kFastOff;
 }
 
 void set_fast_path_profiling(bool on) {

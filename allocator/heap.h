@@ -45,8 +45,13 @@ inline constexpr uintptr_t kT0Key = STRATA_T0_KEY;
 // UINTPTR_MAX when slots are smaller than 1 TiB or nothing is reserved.
 extern uintptr_t g_t0_key __attribute__((visibility("hidden")));
 // Heaps bootstrapped, no heap placement rule, tier 0 uncapped: malloc goes
-// straight to jemalloc (whose automatic arenas are tier 0). 0: slow path;
-// 1: fast path; 2: fast path behind the profiler's per-thread countdown.
+// straight to jemalloc (whose automatic arenas are tier 0). g_fast holds a
+// FastMode; the assembly fast path compares it with STRATA_FAST_ON.
+enum FastMode : uint8_t {
+  kFastOff = STRATA_FAST_OFF,            // slow path
+  kFastOn = STRATA_FAST_ON,              // jemalloc directly
+  kFastProfiled = STRATA_FAST_PROFILED,  // jemalloc behind the profiler's countdown
+};
 extern uint8_t g_fast asm("strata_g_fast") __attribute__((visibility("hidden")));
 
 // Called on a thread's first allocation: bootstraps the heaps if needed and

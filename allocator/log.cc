@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 
 #include "allocator/sys.h"
 
@@ -48,6 +49,16 @@ void exit_strict() {
   log_msg(LogLevel::kError,
           "STRATA_STRICT=1: configuration errors are fatal, exiting with status 2");
   _exit(2);
+}
+
+void assert_fail(const char* file, int line, const char* cond) {
+  char buf[512];
+  int n =
+      std::snprintf(buf, sizeof buf, "strata: assertion failed at %s:%d: %s\n", file, line, cond);
+  if (n < 0) n = 0;
+  if (n > static_cast<int>(sizeof buf) - 1) n = static_cast<int>(sizeof buf) - 1;
+  sys::write_all(STDERR_FILENO, buf, static_cast<size_t>(n));
+  std::abort();
 }
 
 }  // namespace strata
