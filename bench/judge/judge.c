@@ -195,6 +195,10 @@ static struct ctl_state* parse_ctl(char* text) {
   snprintf(c->window, sizeof c->window, "-");
   char* copy = strdup(text != NULL ? text : "");
   char* save = NULL;
+  if (copy == NULL) {
+    free(pairs);
+    return c;
+  }
   for (char* line = strtok_r(copy, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
     char name[kWindowLen];
     uint64_t lo = 0;
