@@ -18,6 +18,8 @@ PKGS=(
   nodejs openjdk-17-jdk-headless tcl zstd xz-utils util-linux
   # NUMA test VM (tests/vm, scripts/numa-vm)
   qemu-system-x86 linux-image-amd64 busybox-static ndctl daxctl e2fsprogs kmod
+  # Redis under the judge (bench/judge/run-redis.sh)
+  redis-server redis-tools
 )
 missing=()
 for p in "${PKGS[@]}"; do
