@@ -18,6 +18,7 @@
 #include "allocator/log.h"
 #include "allocator/outfile.h"
 #include "allocator/region_map.h"
+#include "allocator/sigdefer.h"
 #include "allocator/sys.h"
 #include "src/config_load.h"
 #include "src/engine.h"
@@ -190,6 +191,7 @@ void atfork_parent() {
   engine::postfork_parent();
 }
 void atfork_child() {
+  sigdefer::reset_after_fork();
   heap::postfork_child();
   hint_map().unlock();
   sites::postfork_child();
