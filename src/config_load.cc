@@ -86,7 +86,7 @@ void load_config(const EnvLookup& env, const std::vector<std::string>& all_names
   }
   if (const char* v = env("STRATA_STRICT")) {
     if (!parse_bool(v, &cfg->strict))
-      diag->add("STRATA_STRICT", v, 1, "expected exactly 0 or 1; using 0");
+      diag->add("STRATA_STRICT", v, 1, "expected 0 or 1; using 0");
   }
   if (const char* v = env("STRATA_LOG")) {
     static const char* kLevels[] = {"error", "warn", "info", "debug"};
