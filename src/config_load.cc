@@ -85,8 +85,7 @@ void load_config(const EnvLookup& env, const std::vector<std::string>& all_names
     diag->add(name, v ? v : "", 1, "unknown variable (expected one of: " + known + "); ignored");
   }
   if (const char* v = env("STRATA_STRICT")) {
-    if (!parse_bool(v, &cfg->strict))
-      diag->add("STRATA_STRICT", v, 1, "expected 0 or 1; using 0");
+    if (!parse_bool(v, &cfg->strict)) diag->add("STRATA_STRICT", v, 1, "expected 0 or 1; using 0");
   }
   if (const char* v = env("STRATA_LOG")) {
     static const char* kLevels[] = {"error", "warn", "info", "debug"};
