@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -178,6 +179,14 @@ void apply_binding(Heap* h, uintptr_t start, size_t size, unsigned flags) {
   }
 }
 
+// A refused MAP_FIXED mapping may leave a hole in the reservation (the kernel
+// unmaps the old range before its overcommit check): reserve it again, so
+// that no other mapping lands in a tier slot.
+void rereserve(uintptr_t start, size_t len) {
+  strata_sys_mmap(reinterpret_cast<void*>(start), len, PROT_NONE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+}
+
 void* hook_alloc(extent_hooks_t* hooks, void* new_addr, size_t size, size_t alignment, bool* zero,
                  bool* commit, unsigned /*arena_ind*/) {
   Heap* h = heap_of(hooks);
@@ -192,9 +201,18 @@ void* hook_alloc(extent_hooks_t* hooks, void* new_addr, size_t size, size_t alig
     if (start < cur || end < start || end > h->hi) return nullptr;
   } while (!h->bump.compare_exchange_weak(cur, end, std::memory_order_relaxed));
   if (!h->file) {
+    // Accounted like any private mapping: the kernel's overcommit policy and
+    // RLIMIT_DATA decide whether memory of this size can be had.
     void* r = strata_sys_mmap(reinterpret_cast<void*>(start), size, PROT_READ | PROT_WRITE,
                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-    if (r == MAP_FAILED) return nullptr;  // that range of the slot stays unused
+    if (r == MAP_FAILED) {
+      // The kernel may have unmapped the reservation there before refusing.
+      rereserve(start, size);
+      // Give the range back if nothing was carved after it (else it stays unused).
+      uintptr_t mine = end;
+      h->bump.compare_exchange_strong(mine, cur, std::memory_order_relaxed);
+      return nullptr;
+    }
     apply_binding(h, start, size, 0);
   }
   // No region-map update here: hooks run under jemalloc's locks, and a tier's
@@ -511,6 +529,11 @@ extern "C" {
 void* strata_je_os_mmap(void* addr, size_t len, int prot, int flags, int fd, long off) {
   using namespace strata::heap;
   Heap& h0 = g_heaps[0];
+  // jemalloc asks for MAP_NORESERVE when the kernel overcommits (modes 0 and
+  // 1), which skips the kernel's check of the request: then malloc(100 GiB)
+  // "succeeds" where glibc's malloc fails. Without it, a writable mapping is
+  // accounted, and refused exactly when glibc's own mmap would be.
+  if ((prot & PROT_WRITE) != 0) flags &= ~MAP_NORESERVE;
   if (addr == nullptr && fd == -1 && (flags & MAP_ANONYMOUS) != 0 && h0.enabled && !g_plain) {
     // Carve from slot 0 (2 MiB aligned for large requests, as jemalloc wants).
     const uintptr_t align = len >= (2U << 20) ? (2U << 20) : kPage;
@@ -532,6 +555,11 @@ void* strata_je_os_mmap(void* addr, size_t len, int prot, int flags, int fd, lon
         apply_binding(&h0, start, len, 0);
         return p;
       }
+      // Refused (overcommit, RLIMIT_DATA): give the range back if it is still the last.
+      rereserve(start, len);
+      uintptr_t mine = start + len;
+      h0.bump.compare_exchange_strong(mine, cur, std::memory_order_relaxed);
+      return MAP_FAILED;
     }
   }
   void* p = strata_sys_mmap(addr, len, prot, flags, fd, off);
@@ -786,6 +814,26 @@ void* ralloc(void* p, int tier, size_t size) {
   if (h.cap != 0 && q != nullptr)
     add_live(h, static_cast<int64_t>(strata_je_malloc_usable_size(q)) - static_cast<int64_t>(old));
   return q;
+}
+
+size_t xalloc(void* p, int tier, size_t size, size_t extra) {
+  Heap& h = tier == 0 && is_side(p) ? g_heaps[0] : g_heaps[tier];
+  // Counted as dalloc() uncounts: a capped tier's blocks, except a capped
+  // tier 0's slot-0 blocks.
+  const bool counted = h.cap != 0 && (is_side(p) || !(tier == 0 && t0_on_side()));
+  const size_t old = strata_je_malloc_usable_size(p);
+  if (counted) {
+    // Grow only within the capacity left.
+    const int64_t room = static_cast<int64_t>(h.cap) - h.live.load(std::memory_order_relaxed) +
+                         static_cast<int64_t>(old);
+    if (room < 0 || size > static_cast<uint64_t>(room)) return old;
+    extra = std::min<size_t>(extra, static_cast<uint64_t>(room) - size);
+  }
+  const size_t now = strata_je_xallocx(p, size, extra, 0);
+  if (counted)
+    h.live.fetch_add(static_cast<int64_t>(now) - static_cast<int64_t>(old),
+                     std::memory_order_relaxed);
+  return now;
 }
 
 size_t usable_size(const void* p) {

@@ -27,9 +27,17 @@ extern __thread ThreadState t_state __attribute__((tls_model("initial-exec")));
 
 // Marks the calling thread as inside strata for a scope: its allocations go
 // straight to the tier-0 heap (no policy, no site lookup).
+}  // namespace strata::heap
+namespace strata::sigdefer {
+void deliver_pending();  // allocator/sigdefer.h
+}  // namespace strata::sigdefer
+namespace strata::heap {
+// Signals deferred meanwhile (allocator/sigdefer.h) are raised when it ends.
 struct ReentrancyGuard {
   ReentrancyGuard() { ++t_state.depth; }
-  ~ReentrancyGuard() { --t_state.depth; }
+  ~ReentrancyGuard() {
+    if (--t_state.depth == 0) sigdefer::deliver_pending();
+  }
   ReentrancyGuard(const ReentrancyGuard&) = delete;
   ReentrancyGuard& operator=(const ReentrancyGuard&) = delete;
 };
@@ -76,6 +84,9 @@ void* alloc(int tier, size_t size, size_t align, bool zero);
 void dalloc(void* p, int tier);
 // Resize in place or move within the same tier.
 void* ralloc(void* p, int tier, size_t size);
+// jemalloc's xallocx on a block of this tier (resize in place only), with the
+// tier's capacity accounting: returns the new usable size.
+size_t xalloc(void* p, int tier, size_t size, size_t extra);
 size_t usable_size(const void* p);
 
 // ---- configuration (runtime init, single-threaded in practice) ----

@@ -1,6 +1,8 @@
 // Logging that never allocates: a stack buffer, vsnprintf with plain
 // conversions (%s %d %u %zu %llu %x %p), one write(2) per line, a fixed
-// "strata: " prefix, and a cap on the number of lines per process.
+// "strata: " prefix, and a cap on the number of lines per process. Control
+// characters in a message are written escaped (\n, \t, \r, \xNN): a message is
+// always one line, whatever values it quotes.
 #pragma once
 
 namespace strata {

@@ -16,7 +16,9 @@
 #include "allocator/heap.h"
 #include "allocator/jemalloc_api.h"
 #include "allocator/log.h"
+#include "allocator/outfile.h"
 #include "allocator/region_map.h"
+#include "allocator/sigdefer.h"
 #include "allocator/sys.h"
 #include "src/config_load.h"
 #include "src/engine.h"
@@ -142,19 +144,18 @@ void* alloc_placed(int tier, size_t size, size_t align, bool zero, bool nospill)
 
 void stats_at_exit() {
   if (!g_stats_on) return;
-  int fd = g_stats_fd >= 0 ? g_stats_fd : STDERR_FILENO;
-  bool close_fd = false;
-  if (!g_stats_to_stderr) {
-    fd = ::open(g_stats_target, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) {
-      STRATA_LOG(LogLevel::kError, "STRATA_STATS=\"%s\": cannot open: %s", g_stats_target,
-                 std::strerror(errno));
-      return;
-    }
-    close_fd = true;
+  if (g_stats_to_stderr) {
+    write_stats(g_stats_fd >= 0 ? g_stats_fd : STDERR_FILENO);
+    return;
   }
-  write_stats(fd);
-  if (close_fd) ::close(fd);
+  sys::OutFile out;
+  char why[160];
+  if (!sys::out_open(g_stats_target, sys::OutMode::kAppend, &out, why, sizeof why)) {
+    STRATA_LOG(LogLevel::kError, "STRATA_STATS=\"%s\": cannot open: %s", g_stats_target, why);
+    return;
+  }
+  write_stats(out.fd);
+  sys::out_commit(&out, g_stats_target, why, sizeof why);
 }
 
 void format_bytes(char* buf, size_t cap, uint64_t b) {
@@ -190,6 +191,7 @@ void atfork_parent() {
   engine::postfork_parent();
 }
 void atfork_child() {
+  sigdefer::reset_after_fork();
   heap::postfork_child();
   hint_map().unlock();
   sites::postfork_child();
@@ -225,7 +227,7 @@ void init() {
   Diagnostics diag;
   load_config(lookup, names, &cfg, &diag);
   set_log_level(static_cast<LogLevel>(cfg.log_level));
-  for (const std::string& e : diag.errors) log_msg(LogLevel::kError, "%s", e.c_str());
+  for (const std::string& e : diag.lines()) log_msg(LogLevel::kError, "%s", e.c_str());
   if (!diag.errors.empty() && cfg.strict) exit_strict();
   if (!cfg.stats.empty() && !g_secure) {
     std::snprintf(g_stats_target, sizeof g_stats_target, "%s", cfg.stats.c_str());

@@ -150,7 +150,7 @@ int show(bool tiers, bool explain, bool check) {
   strata::LoadedConfig cfg;
   strata::Diagnostics diag;
   bool ok = load(&cfg, &diag);
-  for (const auto& e : diag.errors) std::fprintf(stderr, "strata: %s\n", e.c_str());
+  for (const auto& e : diag.lines()) std::fprintf(stderr, "strata: %s\n", e.c_str());
   if (check) {
     std::printf("%s\n", ok ? "strata: configuration is valid" : "strata: configuration has errors");
     return ok ? 0 : 2;
