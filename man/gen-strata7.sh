@@ -11,6 +11,7 @@ vars=$(printf '%s\n' "$table" | awk -F' [|] ' '
     gsub(/\\/, "\\e", s)
     gsub(/-/, "\\-", s)
     sub(/^[.'"'"']/, "\\\\\\&&", s)
+    gsub(/[,;|]/, "&\\:", s)  # optional break points in long specs
     return s
   }
   NR > 2 {

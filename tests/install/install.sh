@@ -14,7 +14,7 @@ work=$(mktemp -d)
 installed_deb=0
 cleanup() {
   if [ "$installed_deb" = 1 ]; then
-    dpkg -r strata >/dev/null 2>&1 || echo "install: WARN: dpkg -r strata failed"
+    dpkg --purge strata >/dev/null 2>&1 || echo "install: WARN: dpkg --purge strata failed"
   fi
   rm -rf "$work"
 }
@@ -66,8 +66,9 @@ run_unmodified() {
 # ---- 1. staging prefix
 stage=$work/stage
 cmake --install "$build" --prefix "$stage" >"$work/install.log" || fail "cmake --install"
-libdir=$(sed -n 's/^libdir=\${prefix}\///p' "$stage"/lib*/pkgconfig/strata.pc "$stage"/lib/*/pkgconfig/strata.pc 2>/dev/null | head -1)
-[ -n "$libdir" ] || fail "no strata.pc installed"
+pc=$(find "$stage" -name strata.pc | head -1)
+[ -n "$pc" ] || fail "no strata.pc installed"
+libdir=$(sed -n 's/^libdir=\${prefix}\///p' "$pc")
 for f in bin/strata-run bin/strata-report include/strata/strata.h "$libdir/libstrata.so" \
   "$libdir/libstrata.so.0" "$libdir/pkgconfig/strata.pc" "$libdir/cmake/strata/strataConfig.cmake" \
   share/man/man1/strata-run.1 share/man/man1/strata-report.1 share/man/man3/strata.h.3 \
@@ -113,9 +114,15 @@ echo "install: package $(basename "$deb"), Depends: $depends"
 for lib in $(readelf -d "$stage"/bin/strata-run "$stage"/bin/strata-report "$stage/$libdir/libstrata.so.0" |
   sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | sort -u); do
   path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ {print $NF; exit}')
-  pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null | head -1 | cut -d: -f1)
+  real=$(readlink -f "$path")
+  pkg=""
+  # usrmerge: dpkg knows a file under the name its package ships it with.
+  for p in "$path" "$real" "/usr${path#/usr}" "${path#/usr}" "/usr${real#/usr}" "${real#/usr}"; do
+    pkg=$(dpkg -S "$p" 2>/dev/null | head -1 | cut -d: -f1) || true
+    [ -z "$pkg" ] || break
+  done
   [ -n "$pkg" ] || fail "cannot tell which package ships $lib ($path)"
-  grep -Eq "(^|, )$pkg( |,|$)" <<<"$depends" || fail "Depends lacks $pkg (for $lib)"
+  tr ',' '\n' <<<"$depends" | awk '{print $1}' | grep -qxF "$pkg" || fail "Depends lacks $pkg (for $lib)"
 done
 if grep -q jemalloc <<<"$depends"; then fail "Depends names jemalloc, which is linked in privately"; fi
 ok "Depends covers every NEEDED library's package, and no jemalloc"
@@ -134,7 +141,7 @@ done
 ok "man strata-run, strata-report, strata(7), strata.h(3) installed"
 run_unmodified system strata-run
 build_example system "" /usr ""
-dpkg -r strata >"$work/dpkg-r.log" 2>&1 || { cat "$work/dpkg-r.log"; fail "dpkg -r strata"; }
+dpkg --purge strata >"$work/dpkg-r.log" 2>&1 || { cat "$work/dpkg-r.log"; fail "dpkg --purge strata"; }
 installed_deb=0
-[ ! -e /usr/bin/strata-run ] && ! dpkg -s strata >/dev/null 2>&1 || fail "strata still installed after dpkg -r"
+[ ! -e /usr/bin/strata-run ] && ! dpkg -s strata >/dev/null 2>&1 || fail "strata still installed after dpkg --purge"
 ok "package removed; the system is as before"
