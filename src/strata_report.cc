@@ -1,5 +1,6 @@
-// strata-report: reads a raw profile (STRATA_PROFILE=path) and prints a text
-// summary, JSON, one HTML page, or a suggested STRATA_POLICY. docs/report.md.
+// strata-report: reads raw profiles (STRATA_PROFILE=path; several are merged,
+// src/report/merge.h) and prints a text summary, JSON, one HTML page, a
+// suggested STRATA_POLICY, or a pprof profile.proto. docs/report.md.
 //
 // Exit status: 0 done, 1 the profile or the output file failed, 2 bad arguments.
 #include <fcntl.h>
