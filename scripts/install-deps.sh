@@ -10,8 +10,14 @@ PKGS=(
   # libraries strata links
   libjemalloc-dev libjemalloc2 libnuma-dev libhwloc-dev libpmem2-dev libmemkind-dev
   libdw-dev
+  # strata-report --format pprof: pprof's profile.proto, protobuf (lite runtime), zlib
+  golang-github-google-pprof-dev protobuf-compiler libprotobuf-dev zlib1g-dev
   # tests and benchmarks
   catch2 libbenchmark-dev numactl python3 perl git sqlite3 binutils
+  # go tool pprof reads strata's pprof output (tests/report/pprof.sh)
+  golang-go
+  # packaging: the .deb (CPack, dpkg-shlibdeps) and its man pages (tests/install)
+  dpkg-dev file man-db
   # strata-report's HTML page is rendered and screenshotted in a test (tests/report)
   chromium
   # real programs the integration tests run under the preload
