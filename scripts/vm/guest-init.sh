@@ -157,6 +157,13 @@ run_host ndctl disable-region all || fail "ndctl disable-region all"
 run_host ndctl init-labels -f all || fail "ndctl init-labels all"
 run_host ndctl enable-region all || fail "ndctl enable-region all"
 
+# Kernels that auto-online hot-added memory (Debian's 6.12) would online it before daxctl
+# can pick the zone, and daxctl refuses ("kernel policy will auto-online memory"): let
+# daxctl online it (ZONE_MOVABLE), as on 6.1.
+AUTO_ONLINE=/sys/devices/system/memory/auto_online_blocks
+if [ -w "$AUTO_ONLINE" ] && [ "$(cat "$AUTO_ONLINE")" != offline ]; then
+	echo offline >"$AUTO_ONLINE" || fail "cannot set $AUTO_ONLINE to offline"
+fi
 run_host ndctl create-namespace -r "$R_KMEM" -m devdax || fail "ndctl create-namespace -r $R_KMEM -m devdax"
 DAXDEV=$(json_field chardev)
 [ -n "$DAXDEV" ] || fail "ndctl create-namespace printed no dax chardev"
