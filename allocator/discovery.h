@@ -31,8 +31,8 @@ Topology read_topology(const std::string& sysfs_root);
 
 // Groups nodes into tiers, fastest first: by kernel memory tier, then class
 // (DRAM with CPUs, CPU-less DRAM (CXL-like), memory of a CXL region, KMEM-DAX
-// PMEM), then distance from the CPU nodes. Never empty: without NUMA information, one "dram" tier with no
-// node binding.
+// PMEM), then distance from the CPU nodes. Never empty: without NUMA information, one "dram" tier
+// with no node binding.
 std::vector<TierDef> tiers_from_topology(const Topology& topo);
 
 }  // namespace strata
