@@ -54,7 +54,7 @@ section_hotset() {
   csv=$(mktemp) err=$(mktemp)
   echo "migrate: hotset: 96 MiB footprint, hot set $hot MiB, fast tier dram (node 0) capped at 24 MiB, sampler $sampler"
   if ! env STRATA_TIERS='dram:nodes=0,cap=24M;pmem:nodes=2' STRATA_POLICY='size>=1M -> pmem' \
-    STRATA_MIGRATE='interval=300ms,alpha=0.3' STRATA_SAMPLER="$sampler" STRATA_LOG=info \
+    STRATA_MIGRATE='interval=300ms,alpha=0.3' STRATA_SAMPLER="$sampler" \
     STRATA_STATS=1 "$run" -- "$build/bin/strata-bench-hotset" --alloc=block --footprint=96M \
     --hot=${hot}M --hot-offset=16M --intervals=$intervals --phase-at=$phase --interval-ms=200 \
     --fast-node=0 --fast-bytes=24M --csv >"$csv" 2>"$err"; then
@@ -95,11 +95,10 @@ section_hotset() {
   relay hotset <<<"$report"
   grep -E '^(strata stats|#|[0-9]+ |migration)' "$err" | sed 's/^/  /' || true
   local chosen
-  chosen=$(grep -m1 -o 'sampler [^ ]*' "$err" || true)
-  echo "  $(grep -m1 'sampler' "$err" || echo 'no sampler line')"
+  chosen=$(grep -m1 -o '^migration: sampler [a-z]*' "$err" || echo "no engine summary")
   case "$sampler" in
   damon*)
-    if grep -q 'damon: kdamond 0 monitors pid' "$err"; then
+    if [ "$chosen" = "migration: sampler damon" ]; then
       ok "hotset: the damon sampler ran (a vaddr kdamond on the driver)"
     else
       fail "hotset: the damon sampler was not used ($chosen)"
