@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
+#include <string>
 #include <tuple>
 
 #include "allocator/sys.h"
@@ -34,11 +36,50 @@ std::vector<std::string> list_dir(const std::string& path) {
   return names;
 }
 
-enum Class { kCpu = 0, kCpuless = 1, kDax = 2 };
+enum Class { kCpu = 0, kCpuless = 1, kCxlRegion = 2, kDax = 3 };
 
 Class class_of(const NodeInfo& n) {
   if (n.has_cpus) return kCpu;
+  if (!n.cxl_region.empty()) return kCxlRegion;  // also KMEM-DAX: the region says what it is
   return n.dax_kmem ? kDax : kCpuless;
+}
+
+bool read_hex(const std::string& path, unsigned long long* out) {
+  std::string text;
+  if (!read_text(path, &text) || text.empty()) return false;
+  char* end = nullptr;
+  *out = std::strtoull(text.c_str(), &end, 16);
+  return end != text.c_str() && *end == '\0';
+}
+
+// CXL regions (/sys/bus/cxl/devices/regionN: resource, size, mode): the memory
+// blocks (/sys/devices/system/memory/memoryN, N = address / block_size_bytes)
+// inside a region's host physical range name the node that holds them.
+void mark_cxl_nodes(const std::string& root, Topology* topo) {
+  const std::string mem_dir = root + "/devices/system/memory";
+  unsigned long long block = 0;
+  if (!read_hex(mem_dir + "/block_size_bytes", &block) || block == 0) return;
+  for (const std::string& r : list_dir(root + "/bus/cxl/devices")) {
+    if (r.rfind("region", 0) != 0) continue;
+    const std::string dir = root + "/bus/cxl/devices/" + r;
+    unsigned long long start = 0;
+    unsigned long long size = 0;
+    std::string mode;
+    if (!read_hex(dir + "/resource", &start) || !read_hex(dir + "/size", &size) || size == 0)
+      continue;  // a region without committed decode has no range yet
+    if (!read_text(dir + "/mode", &mode)) mode = "?";
+    char label[128];
+    std::snprintf(label, sizeof label, "%s (%s, %llu MiB at 0x%llx)", r.c_str(), mode.c_str(),
+                  size >> 20, start);
+    for (unsigned long long b = start / block; b <= (start + size - 1) / block; ++b) {
+      for (const std::string& e : list_dir(mem_dir + "/memory" + std::to_string(b))) {
+        if (e.rfind("node", 0) != 0 || e.size() < 5 || e[4] < '0' || e[4] > '9') continue;
+        int node = std::atoi(e.c_str() + 4);
+        for (auto& n : topo->nodes)
+          if (n.id == node && n.cxl_region.empty()) n.cxl_region = label;
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -82,6 +123,7 @@ Topology read_topology(const std::string& root) {
     for (auto& n : topo.nodes)
       if (n.id == node) n.dax_kmem = true;
   }
+  mark_cxl_nodes(root, &topo);
   // Kernel memory tiers (Linux 6.1+): memory_tierN/nodelist.
   for (const std::string& t : list_dir(root + "/devices/virtual/memory_tiering")) {
     if (t.rfind("memory_tier", 0) != 0) continue;
@@ -136,17 +178,18 @@ std::vector<TierDef> tiers_from_topology(const Topology& topo) {
   }
   // Sort order: memory tier, then class, then distance (the map already orders that way
   // except that memtier must dominate, which tuple order gives).
-  static const char* kClassName[] = {"dram", "cxl", "pmem"};
-  static const TierKind kClassKind[] = {TierKind::kDram, TierKind::kCxl, TierKind::kPmemNode};
-  static const char* kClassWhy[] = {"DRAM with CPUs", "CPU-less memory (CXL-like)",
-                                    "KMEM-DAX PMEM onlined as system RAM"};
+  // Both CPU-less classes are named cxl, cxl2, ... in order.
+  static const char* kClassName[] = {"dram", "cxl", "cxl", "pmem"};
+  static const TierKind kClassKind[] = {TierKind::kDram, TierKind::kCxl, TierKind::kCxl,
+                                        TierKind::kPmemNode};
+  static const int kNameSlot[] = {0, 1, 1, 2};
   int used[3] = {0, 0, 0};
   for (const auto& [key, nodes] : groups) {
     if (out.size() >= static_cast<size_t>(kMaxTiers)) break;
     auto [memtier, cls, d] = key;
     TierDef t;
     t.kind = kClassKind[cls];
-    int k = ++used[cls];
+    int k = ++used[kNameSlot[cls]];
     if (k == 1)
       std::snprintf(t.name, sizeof t.name, "%s", kClassName[cls]);
     else
@@ -161,8 +204,23 @@ std::vector<TierDef> tiers_from_topology(const Topology& topo) {
       std::snprintf(tierbuf, sizeof tierbuf, "kernel memory_tier%d", memtier);
     else
       std::snprintf(tierbuf, sizeof tierbuf, "no kernel memory tiers");
+    std::string what;
+    switch (cls) {
+      case kCpu:
+        what = "DRAM with CPUs";
+        break;
+      case kCpuless:
+        what = "CPU-less memory (CXL-like)";
+        break;
+      case kCxlRegion:
+        what = "CXL memory: " + nodes.front()->cxl_region;
+        break;
+      default:
+        what = "KMEM-DAX PMEM onlined as system RAM";
+        break;
+    }
     std::snprintf(t.why, sizeof t.why, "nodes %s: %s, %llu MiB, %s, distance %d from CPU nodes",
-                  t.nodes.str().c_str(), kClassWhy[cls], mem >> 20, tierbuf, cls == kCpu ? 10 : d);
+                  t.nodes.str().c_str(), what.c_str(), mem >> 20, tierbuf, cls == kCpu ? 10 : d);
     out.push_back(t);
   }
   if (out.empty()) {

@@ -23,7 +23,8 @@ PKGS=(
   # real programs the integration tests run under the preload
   nodejs openjdk-17-jdk-headless tcl zstd xz-utils util-linux
   # NUMA test VM (tests/vm, scripts/numa-vm)
-  qemu-system-x86 linux-image-amd64 busybox-static ndctl daxctl e2fsprogs kmod
+  # (6.12: the default guest kernel, with DAMON and CXL regions; linux-image-amd64 is 6.1)
+  qemu-system-x86 linux-image-6.12-amd64 linux-image-amd64 busybox-static ndctl daxctl e2fsprogs kmod
   # Redis under the judge (bench/judge/run-redis.sh)
   redis-server redis-tools
 )

@@ -157,6 +157,13 @@ run_host ndctl disable-region all || fail "ndctl disable-region all"
 run_host ndctl init-labels -f all || fail "ndctl init-labels all"
 run_host ndctl enable-region all || fail "ndctl enable-region all"
 
+# Kernels that auto-online hot-added memory (Debian's 6.12) would online it before daxctl
+# can pick the zone, and daxctl refuses ("kernel policy will auto-online memory"): let
+# daxctl online it (ZONE_MOVABLE), as on 6.1.
+AUTO_ONLINE=/sys/devices/system/memory/auto_online_blocks
+if [ -w "$AUTO_ONLINE" ] && [ "$(cat "$AUTO_ONLINE")" != offline ]; then
+	echo offline >"$AUTO_ONLINE" || fail "cannot set $AUTO_ONLINE to offline"
+fi
 run_host ndctl create-namespace -r "$R_KMEM" -m devdax || fail "ndctl create-namespace -r $R_KMEM -m devdax"
 DAXDEV=$(json_field chardev)
 [ -n "$DAXDEV" ] || fail "ndctl create-namespace printed no dax chardev"
@@ -172,6 +179,49 @@ mkdir -p "/host$PMEM_DIR"
 mount -t ext4 -o dax "/dev/$PMEMDEV" "/host$PMEM_DIR" 2>/tmp/m.err ||
 	fail "mount -o dax /dev/$PMEMDEV $PMEM_DIR: $(cat /tmp/m.err)"
 chmod 1777 "/host$PMEM_DIR"
+
+# --- CXL (numa-vm --cxl): region on the type-3 device -> devdax namespace -> kmem ---
+# QEMU 7.2 emulates persistent type-3 devices only, so the region is a pmem region: the
+# kernel's cxl_pmem turns it into an nd region, where a devdax namespace is created and
+# onlined like the NVDIMM above. The new node is the one of the CXL window (node 3).
+setup_cxl() {
+	i=0
+	while [ ! -e /sys/bus/cxl/devices/mem0 ] || [ ! -e /sys/bus/cxl/devices/decoder0.0 ]; do
+		i=$((i + 1))
+		[ $i -le 100 ] || fail "CXL memdev mem0 or root decoder decoder0.0 did not appear (/sys/bus/cxl/devices: $(ls /sys/bus/cxl/devices 2>&1 | tr "\n" " "))"
+		sleep 0.1
+	done
+	run_host cxl list -M -D -u || fail "cxl list"
+	size_mb=$(cat "$RUN/cxl")
+	run_host cxl create-region -d decoder0.0 -t pmem -w 1 -s "${size_mb}M" -m mem0 ||
+		fail "cxl create-region -d decoder0.0 -t pmem mem0"
+	CXL_REGION=$(json_field region)
+	[ -n "$CXL_REGION" ] || fail "cxl create-region printed no region"
+	# the nd region the kernel made of it: the one that is neither NVDIMM region
+	ND_REGION=""
+	i=0
+	while [ -z "$ND_REGION" ]; do
+		for r in /sys/bus/nd/devices/region*; do
+			[ -e "$r" ] || continue
+			case "${r##*/}" in "$R_KMEM" | "$R_FSDAX") continue ;; esac
+			ND_REGION=${r##*/}
+		done
+		i=$((i + 1))
+		[ -n "$ND_REGION" ] || [ $i -le 100 ] || fail "no nd region for CXL $CXL_REGION"
+		[ -n "$ND_REGION" ] || sleep 0.1
+	done
+	run_host ndctl create-namespace -r "$ND_REGION" -m devdax ||
+		fail "ndctl create-namespace -r $ND_REGION -m devdax (CXL $CXL_REGION)"
+	CXL_DAX=$(json_field chardev)
+	[ -n "$CXL_DAX" ] || fail "ndctl create-namespace printed no dax chardev for $CXL_REGION"
+	run_host daxctl reconfigure-device --mode=system-ram "$CXL_DAX" ||
+		fail "daxctl reconfigure-device --mode=system-ram $CXL_DAX"
+	CXL_NODE=$(cat "/sys/bus/dax/devices/$CXL_DAX/target_node")
+	[ -d "/sys/devices/system/node/node$CXL_NODE" ] || fail "CXL memory did not create node $CXL_NODE"
+	echo "$CXL_NODE" >"$RUN/cxl-node"
+	log "guest: CXL $CXL_REGION -> $ND_REGION -> $CXL_DAX system-ram on node $CXL_NODE"
+}
+if [ -r "$RUN/cxl" ]; then setup_cxl; fi
 
 nodes=""
 for n in /sys/devices/system/node/node[0-9]*; do

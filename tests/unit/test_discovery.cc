@@ -69,6 +69,31 @@ TEST_CASE("no kernel memory tiers: order by class", "[discovery]") {
   CHECK(tiers[2].nodes.str() == "2");
 }
 
+TEST_CASE("a CXL region's node is CXL memory, apart from a CPU-less node in its kernel tier",
+          "[discovery]") {
+  // The test VM with --cxl: region2's KMEM-DAX memory on node 3 shares memory_tier22
+  // with the CPU-less node 1; region3 has no committed decode (size 0).
+  Topology t = read_topology(STRATA_FIXTURES "/sys-cxl-region-vm");
+  REQUIRE(t.nodes.size() == 4);
+  CHECK(t.nodes[3].dax_kmem);
+  CHECK(t.nodes[3].cxl_region == "region2 (pmem, 256 MiB at 0x2d0000000)");
+  CHECK(t.nodes[2].cxl_region.empty());  // its memory block lies outside the region
+  CHECK(t.nodes[1].cxl_region.empty());
+  auto tiers = tiers_from_topology(t);
+  REQUIRE(tiers.size() == 4);
+  CHECK(std::string(tiers[0].name) == "dram");
+  CHECK(std::string(tiers[1].name) == "cxl");
+  CHECK(tiers[1].nodes.str() == "1");
+  CHECK(std::string(tiers[2].name) == "cxl2");
+  CHECK(tiers[2].kind == TierKind::kCxl);
+  CHECK(tiers[2].nodes.str() == "3");
+  CHECK(std::string(tiers[2].why) ==
+        "nodes 3: CXL memory: region2 (pmem, 256 MiB at 0x2d0000000), 128 MiB, kernel "
+        "memory_tier22, distance 20 from CPU nodes");
+  CHECK(std::string(tiers[3].name) == "pmem");
+  CHECK(tiers[3].nodes.str() == "2");
+}
+
 TEST_CASE("no NUMA information: one unbound tier", "[discovery]") {
   auto tiers = tiers_of("sys-empty");
   REQUIRE(tiers.size() == 1);

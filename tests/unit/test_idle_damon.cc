@@ -493,7 +493,7 @@ Writes setup_writes(const std::string& pid, const std::string& sample = "5000",
       {c + "monitoring_attrs/intervals/aggr_us", aggr},
       {c + "monitoring_attrs/intervals/update_us", "1000000"},
       {c + "monitoring_attrs/nr_regions/min", "10"},
-      {c + "monitoring_attrs/nr_regions/max", "1000"},
+      {c + "monitoring_attrs/nr_regions/max", "100"},
       {c + "targets/nr_targets", "1"},
       {c + "targets/0/pid_target", pid},
       {c + "schemes/nr_schemes", "1"},
@@ -520,7 +520,7 @@ TEST_CASE("damon: open() sets up kdamond 0, collect() reads tried regions, close
     char why[256];
     REQUIRE(s.open(why, sizeof why));
     CHECK(std::string(why) ==
-          "damon: kdamond 0 monitors pid 4242 (vaddr, sample 5000 us, aggr 100000 us, 10-1000 "
+          "damon: kdamond 0 monitors pid 4242 (vaddr, sample 5000 us, aggr 100000 us, 10-100 "
           "regions)");
     Writes want = setup_writes("4242");
     CHECK(f.writes == want);
@@ -713,7 +713,7 @@ TEST_CASE("damon: reasons without DAMON sysfs, vaddr, or tried regions", "[damon
     f.attach(s);
     CHECK_FALSE(s.open(why, sizeof why));
     CHECK(std::string(why) ==
-          "damon: invalid attributes (sample 5000 us, aggr 1000 us, regions 10-1000)");
+          "damon: invalid attributes (sample 5000 us, aggr 1000 us, regions 10-100)");
     CHECK(f.attempts == 0);
   }
 }

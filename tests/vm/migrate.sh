@@ -11,12 +11,14 @@
 #           the engine migrates them as fast as it may; no block may change
 #   thp     with STRATA_SAMPLER=...,thp=keep the hot set's transparent huge pages
 #           are promoted whole (one move per huge page) and stay huge
+#   damon   the hotset section's checks with the damon sampler (DAMON's sysfs
+#           interface, a vaddr kdamond on the driver; kernel 6.12)
 # Every placement is read with move_pages(2) status queries, independently of strata.
 set -euo pipefail
 build=${1:?usage: migrate.sh BUILD_DIR [hotset] [hints] [stress]}
 shift
 sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(hotset hints stress thp)
+[ ${#sections[@]} -gt 0 ] || sections=(hotset hints stress thp damon)
 run="$build/bin/strata-run"
 failures=0
 fail() { echo "migrate: FAIL: $*"; failures=$((failures + 1)); }
@@ -48,11 +50,11 @@ relay() {  # relay PREFIX < output
 #    alpha=0.3 makes a chunk need two hot windows to reach promote=0.5, so the
 #    first 200 ms interval after the phase change still sees the hot set on PMEM.
 section_hotset() {
-  local hot=16 intervals=32 phase=16 csv err
+  local hot=16 intervals=32 phase=16 csv err sampler=${1:-abit,cpu=10%,window=5ms}
   csv=$(mktemp) err=$(mktemp)
-  echo "migrate: hotset: 96 MiB footprint, hot set $hot MiB, fast tier dram (node 0) capped at 24 MiB"
+  echo "migrate: hotset: 96 MiB footprint, hot set $hot MiB, fast tier dram (node 0) capped at 24 MiB, sampler $sampler"
   if ! env STRATA_TIERS='dram:nodes=0,cap=24M;pmem:nodes=2' STRATA_POLICY='size>=1M -> pmem' \
-    STRATA_MIGRATE='interval=300ms,alpha=0.3' STRATA_SAMPLER='abit,cpu=10%,window=5ms' \
+    STRATA_MIGRATE='interval=300ms,alpha=0.3' STRATA_SAMPLER="$sampler" \
     STRATA_STATS=1 "$run" -- "$build/bin/strata-bench-hotset" --alloc=block --footprint=96M \
     --hot=${hot}M --hot-offset=16M --intervals=$intervals --phase-at=$phase --interval-ms=200 \
     --fast-node=0 --fast-bytes=24M --csv >"$csv" 2>"$err"; then
@@ -92,6 +94,17 @@ section_hotset() {
     }' "$csv")
   relay hotset <<<"$report"
   grep -E '^(strata stats|#|[0-9]+ |migration)' "$err" | sed 's/^/  /' || true
+  local chosen
+  chosen=$(grep -m1 -o '^migration: sampler [a-z]*' "$err" || echo "no engine summary")
+  case "$sampler" in
+  damon*)
+    if [ "$chosen" = "migration: sampler damon" ]; then
+      ok "hotset: the damon sampler ran (a vaddr kdamond on the driver)"
+    else
+      fail "hotset: the damon sampler was not used ($chosen)"
+    fi
+    ;;
+  esac
   local moves
   moves=$(sed -n 's/^migration: .*demoted .* in \([0-9]*\) moves.*/\1/p' "$err")
   if [ "${moves:-0}" -gt 0 ]; then
@@ -186,7 +199,14 @@ section_stress() {
 for s in "${sections[@]}"; do
   case "$s" in
   hotset | hints | stress | thp) "section_$s" ;;
-  *) fail "unknown section '$s' (expected hotset, hints, stress or thp)" ;;
+  damon)
+    if [ -d /sys/kernel/mm/damon/admin ]; then
+      section_hotset 'damon,cpu=10%'
+    else
+      fail "damon: no /sys/kernel/mm/damon/admin in kernel $(uname -r) (CONFIG_DAMON_SYSFS)"
+    fi
+    ;;
+  *) fail "unknown section '$s' (expected hotset, hints, stress, thp or damon)" ;;
   esac
 done
 
