@@ -69,7 +69,9 @@ inline uint64_t threshold(double p) {
 std::vector<uint32_t> permutation(uint64_t n, Rng& rng);
 
 // Where the pages of a list live: node per page from move_pages(2) with no
-// target nodes (this process only).
+// target nodes (this process only); a page it reports as not present because
+// NUMA balancing made its entry PROT_NONE is placed from /proc/self/pagemap's
+// frame number when that is readable (root).
 struct Placement {
   std::vector<int> status;           // per page: node, or -errno
   std::vector<uint64_t> node_pages;  // per node 0..max_node
