@@ -20,8 +20,9 @@ printf '|---|'; for _ in "${peers[@]}"; do printf -- '---|'; done; echo
 for dir in "$out"/*/; do
   s=$(basename "$dir")
   [ "$s" = redis ] || [ "$s" = sqlite ] && continue
-  ls "$dir"/*.csv > /dev/null 2>&1 || continue
-  seed=$(field "$(ls "$dir"/*.csv | head -1)" seed)
+  csvs=("$dir"/*.csv)
+  [ -f "${csvs[0]}" ] || continue
+  seed=$(field "${csvs[0]}" seed)
   row="| $s ($seed) |"
   for p in "${peers[@]}"; do
     f=$dir/$p.csv
@@ -40,7 +41,7 @@ echo
 echo "Cells: capture (fast-tier hits / oracle's) / promoted MiB / sampler CPU share."
 kd=$(cat "$out"/*/kernel.vmstat 2>/dev/null | awk '$1 ~ /^pgdemote/ { d += $2 } $1 == "numa_hint_faults" { h += $2 } END { printf "%.1f MiB demoted, %d NUMA hint faults", d * 4096 / 1048576, h }')
 echo "Kernel tiering over all shapes: $kd (vmstat; promotion is pgpromote_success)."
-na=$(cat "$out"/*/damon.na 2>/dev/null | head -1)
+na=$(awk 'NR == 1' "$out"/*/damon.na 2>/dev/null || true)
 [ -n "$na" ] && echo "damon: $na."
 for prog in redis sqlite; do
   [ -d "$out/$prog" ] || continue
