@@ -3,11 +3,13 @@
 // bench/run-hotset-peers.sh to give every peer (first touch, interleave, the
 // kernel's tiering, strata) the same small fast tier in the test VM.
 //
-//   strata-bench-fill NODE LEAVE   # leave LEAVE bytes (K/M/G suffix) free on NODE
+//   strata-bench-fill NODE LEAVE   # leave LEAVE bytes (K/M/G suffix) free on NODE (+ < 2 MiB)
 //
 // Prints "fill: node N: held X MiB, Y MiB free" once the memory is touched,
-// then sleeps. Memory is bound to the node (MPOL_BIND) and locked when
-// possible, so neither the kernel's tiering nor reclaim moves it away.
+// then sleeps. SIGUSR1 makes it adjust to LEAVE again (giving memory back if
+// the node's free memory fell below it, taking more if it rose) and print the
+// line again: bench/run-suite.sh does so before every run. Memory is bound to the node (MPOL_BIND)
+// and locked when possible, so neither the kernel's tiering nor reclaim moves it away.
 #include <numa.h>
 #include <numaif.h>
 #include <sys/mman.h>
@@ -20,6 +22,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace {
 
@@ -44,6 +48,41 @@ long long node_free(int node) {
   return free_bytes;
 }
 
+// Brings the node's free memory to LEAVE (within 2 MiB above it): gives back
+// blocks while it is below, then takes 16 MiB and finally 2 MiB blocks while
+// it is above. Prints one "fill: ... held" line. False on an mbind failure.
+bool adjust(int node, uint64_t leave, std::vector<std::pair<void*, size_t>>* blocks,
+            uint64_t* held) {
+  while (!blocks->empty() && node_free(node) >= 0 &&
+         static_cast<uint64_t>(node_free(node)) < leave) {
+    munmap(blocks->back().first, blocks->back().second);
+    *held -= blocks->back().second;
+    blocks->pop_back();
+  }
+  for (size_t step : {size_t{16} << 20, size_t{2} << 20}) {
+    for (;;) {
+      const long long f = node_free(node);
+      if (f < 0 || static_cast<uint64_t>(f) <= leave + step) break;
+      void* p = mmap(nullptr, step, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED) break;
+      unsigned long mask[16] = {};
+      mask[node / 64] = 1UL << (node % 64);
+      if (mbind(p, step, MPOL_BIND, mask, sizeof mask * 8, 0) != 0) {
+        std::perror("fill: mbind");
+        return false;
+      }
+      std::memset(p, 1, step);
+      mlock(p, step);  // best effort: keeps reclaim from swapping it
+      blocks->emplace_back(p, step);
+      *held += step;
+    }
+  }
+  std::printf("fill: node %d: held %llu MiB, %lld MiB free\n", node,
+              static_cast<unsigned long long>(*held >> 20), node_free(node) >> 20);
+  std::fflush(stdout);
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -62,26 +101,17 @@ int main(int argc, char** argv) {
                  numa_max_node());
     return 2;
   }
-  // Take memory in 16 MiB steps until the node's free memory is down to LEAVE.
-  constexpr size_t kStep = 16 << 20;
+  // SIGUSR1 re-adjusts the hold to LEAVE (see adjust); taken synchronously.
+  sigset_t usr1;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  sigprocmask(SIG_BLOCK, &usr1, nullptr);
+  std::vector<std::pair<void*, size_t>> blocks;
   uint64_t held = 0;
+  if (!adjust(node, leave, &blocks, &held)) return 1;
   for (;;) {
-    long long f = node_free(node);
-    if (f < 0 || static_cast<uint64_t>(f) <= leave + kStep) break;
-    void* p = mmap(nullptr, kStep, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) break;
-    unsigned long mask[16] = {};
-    mask[node / 64] = 1UL << (node % 64);
-    if (mbind(p, kStep, MPOL_BIND, mask, sizeof mask * 8, 0) != 0) {
-      std::perror("fill: mbind");
+    int sig = 0;
+    if (sigwait(&usr1, &sig) == 0 && sig == SIGUSR1 && !adjust(node, leave, &blocks, &held))
       return 1;
-    }
-    std::memset(p, 1, kStep);
-    mlock(p, kStep);  // best effort: keeps reclaim from swapping it
-    held += kStep;
   }
-  std::printf("fill: node %d: held %llu MiB, %lld MiB free\n", node,
-              static_cast<unsigned long long>(held >> 20), node_free(node) >> 20);
-  std::fflush(stdout);
-  for (;;) pause();
 }

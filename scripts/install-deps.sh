@@ -22,6 +22,8 @@ PKGS=(
   chromium
   # real programs the integration tests run under the preload
   nodejs openjdk-17-jdk-headless tcl zstd xz-utils util-linux
+  # real programs of the workload suite (bench/run-suite.sh): Redis and libsqlite3
+  redis-server libsqlite3-dev
   # NUMA test VM (tests/vm, scripts/numa-vm)
   # (6.12: the default guest kernel, with DAMON and CXL regions; linux-image-amd64 is 6.1)
   qemu-system-x86 linux-image-6.12-amd64 linux-image-amd64 busybox-static ndctl daxctl e2fsprogs kmod
