@@ -28,7 +28,7 @@ PKGS=(
   # (6.12: the default guest kernel, with DAMON and CXL regions; linux-image-amd64 is 6.1)
   qemu-system-x86 linux-image-6.12-amd64 linux-image-amd64 busybox-static ndctl daxctl e2fsprogs kmod
   # Redis under the judge (bench/judge/run-redis.sh)
-  redis-server redis-tools
+  redis-tools
 )
 missing=()
 for p in "${PKGS[@]}"; do
