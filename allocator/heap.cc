@@ -20,6 +20,7 @@
 #include "allocator/log.h"
 #include "allocator/pmem2.h"
 #include "allocator/region_map.h"
+#include "allocator/sigsafe.h"
 #include "allocator/sys.h"
 
 // jemalloc's dedicated "huge" arena (for allocations above oversize_threshold)
@@ -392,7 +393,7 @@ void do_bootstrap() {
   if (strata_je_mallctl("opt.narenas", &narenas, &sz, nullptr, 0) != 0 || narenas == 0) narenas = 4;
   g_nt0 = static_cast<int>(narenas) + 1;
   g_key_ok = pthread_key_create(&g_key, thread_exit) == 0;
-  g_fast = g_fast_allowed ? (g_fast_prof ? kFastProfiled : kFastOn) : kFastOff;
+  sigsafe::set_fast_mode(g_fast_allowed ? (g_fast_prof ? kFastProfiled : kFastOn) : kFastOff);
   if (g_plain) {
     // Every free takes the slow path, which recognises jemalloc's own ranges.
     g_t0_key = UINTPTR_MAX;
@@ -1065,7 +1066,7 @@ bool plain_mode() {
 void set_fast_path_allowed(bool allowed) {
   g_fast_allowed = allowed;
   if (g_boot.load(std::memory_order_acquire) == 2)
-    g_fast = allowed ? (g_fast_prof ? kFastProfiled : kFastOn) : kFastOff;
+    sigsafe::set_fast_mode(allowed ? (g_fast_prof ? kFastProfiled : kFastOn) : kFastOff);
 }
 
 void set_fast_path_profiling(bool on) {

@@ -27,17 +27,9 @@ extern __thread ThreadState t_state __attribute__((tls_model("initial-exec")));
 
 // Marks the calling thread as inside strata for a scope: its allocations go
 // straight to the tier-0 heap (no policy, no site lookup).
-}  // namespace strata::heap
-namespace strata::sigdefer {
-void deliver_pending();  // allocator/sigdefer.h
-}  // namespace strata::sigdefer
-namespace strata::heap {
-// Signals deferred meanwhile (allocator/sigdefer.h) are raised when it ends.
 struct ReentrancyGuard {
   ReentrancyGuard() { ++t_state.depth; }
-  ~ReentrancyGuard() {
-    if (--t_state.depth == 0) sigdefer::deliver_pending();
-  }
+  ~ReentrancyGuard() { --t_state.depth; }
   ReentrancyGuard(const ReentrancyGuard&) = delete;
   ReentrancyGuard& operator=(const ReentrancyGuard&) = delete;
 };

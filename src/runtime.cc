@@ -18,7 +18,8 @@
 #include "allocator/log.h"
 #include "allocator/outfile.h"
 #include "allocator/region_map.h"
-#include "allocator/sigdefer.h"
+#include "allocator/sigheap.h"
+#include "allocator/sigsafe.h"
 #include "allocator/sys.h"
 #include "src/config_load.h"
 #include "src/engine.h"
@@ -191,12 +192,12 @@ void atfork_parent() {
   engine::postfork_parent();
 }
 void atfork_child() {
-  sigdefer::reset_after_fork();
   heap::postfork_child();
   hint_map().unlock();
   sites::postfork_child();
   prof::postfork_child();
   engine::postfork_child();
+  sigsafe::reset_after_fork();
 }
 
 }  // namespace
@@ -317,13 +318,35 @@ void* alloc_decided(size_t size, size_t align, bool zero, const void* ra, bool s
 }
 }  // namespace
 
+namespace {
+// Frees what handlers that interrupted the allocator gave back (allocator/sigheap.h).
+void drain_deferred() noexcept {
+  for (void* p = sigheap::take_deferred(); p != nullptr;) {
+    void* next = *static_cast<void**>(p);
+    free_slow(p);
+    p = next;
+  }
+}
+}  // namespace
+
 void* malloc_slow(size_t size, size_t align, bool zero, const void* ra) noexcept {
+  if (sigsafe::in_handler()) return sigheap::alloc(size, align, zero);
+  if (sigheap::has_deferred()) drain_deferred();
   heap::ensure_thread();
   const bool sample = prof::g_on && t_state.depth == 0 && prof::take(size);
   return alloc_decided(size, align, zero, ra, sample);
 }
 
 void free_slow(void* p) noexcept {
+  if (sigheap::owns(p)) {
+    sigheap::free(p);
+    return;
+  }
+  if (sigsafe::in_handler()) {
+    sigheap::defer_free(p);
+    return;
+  }
+  if (sigheap::has_deferred()) drain_deferred();
   if (heap::is_side(p)) {
     prof::forget(p);
     heap::dalloc_side(p);
@@ -345,6 +368,7 @@ void free_slow(void* p) noexcept {
 
 size_t usable_size(void* p) noexcept {
   if (p == nullptr) return 0;
+  if (sigheap::owns(p)) return sigheap::usable(p);
   if (heap::tier_of(p) >= 0) return heap::usable_size(p);
   resolve_libc();
   UsableFn u = g_real_usable.load(std::memory_order_acquire);
@@ -352,6 +376,7 @@ size_t usable_size(void* p) noexcept {
 }
 
 void* realloc_impl(void* p, size_t size, const void* ra) noexcept {
+  if (sigsafe::in_handler()) return sigheap::realloc(p, usable_size(p), size);
   if (p == nullptr) return malloc_slow(size, 0, false, ra);
   if (size == 0) {  // glibc frees and returns NULL
     free_slow(p);
@@ -389,7 +414,8 @@ void* realloc_impl(void* p, size_t size, const void* ra) noexcept {
 
 void* mmap_impl(void* addr, size_t len, int prot, int flags, int fd, long off, const void* ra) {
   void* p = strata_sys_mmap(addr, len, prot, flags, fd, off);
-  if (p == MAP_FAILED || t_state.depth != 0) return p;
+  // Inside a handler that interrupted the allocator: untracked (no lock taken).
+  if (p == MAP_FAILED || t_state.depth != 0 || sigsafe::in_handler()) return p;
   auto start = reinterpret_cast<uintptr_t>(p);
   uintptr_t end = start + ((len + sys::kPageSize - 1) & ~(sys::kPageSize - 1));
   bool anon_private = (flags & MAP_ANONYMOUS) != 0 && (flags & MAP_TYPE) == MAP_PRIVATE;

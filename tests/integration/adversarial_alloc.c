@@ -4,9 +4,16 @@
  *                              and 1 TiB, 64 tries each, then one block more;
  *                              prints one line per size: "SIZE ok|ENOMEM" (ok =
  *                              the call returned memory at least once).
- *   adversarial_alloc signal   a SIGALRM handler that mallocs and frees while
- *                              the main thread mallocs and frees blocks of
- *                              every size class; prints "signal ok N".
+ *   adversarial_alloc signal   a SIGALRM handler that mallocs and frees 1 MiB
+ *                              while the main thread mallocs and frees blocks
+ *                              of about 1 MiB; prints "signal ok N" (N = the
+ *                              handler ran).
+ *   adversarial_alloc signal-mixed  the same with small blocks too (thread
+ *                              cache fills and flushes): the handler also
+ *                              callocs, reallocs and posix_memaligns, and
+ *                              hands one block per tick to the main thread,
+ *                              which frees it; every block's contents are
+ *                              checked. Prints "signal ok N" or what broke.
  *   adversarial_alloc xallocx  on a 64 MiB tier: 32 x 2 MiB blocks shrunk in
  *                              place to 1 MiB with xallocx, all freed, then 96
  *                              x 1 MiB blocks placed; prints how many are on
@@ -104,6 +111,95 @@ static int signal_case(void) {
   return 0;
 }
 
+/* signal-mixed: blocks the handler hands to the main thread. */
+#define HANDOFF 64
+static void* volatile g_handoff[HANDOFF];
+static volatile sig_atomic_t g_bad;
+
+static void on_alarm_mixed(int sig, siginfo_t* info, void* uc) {
+  (void)sig;
+  (void)info;
+  (void)uc;
+  static const size_t sizes[] = {16, 48, 100, 1024, 4000, 40000, 1 << 20};
+  for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; ++i) {
+    unsigned char* p = malloc(sizes[i]);
+    if (p == NULL) continue;
+    memset(p, 0xa5, sizes[i] < 256 ? sizes[i] : 256);
+    unsigned char* q = realloc(p, sizes[i] * 2);
+    if (q == NULL) {
+      free(p);
+      continue;
+    }
+    if (q[0] != 0xa5 || q[(sizes[i] < 256 ? sizes[i] : 256) - 1] != 0xa5) g_bad = 1;
+    free(q);
+  }
+  unsigned char* z = calloc(100, 7);
+  if (z != NULL) {
+    for (int i = 0; i < 700; ++i)
+      if (z[i] != 0) g_bad = 2;
+    free(z);
+  }
+  void* a = NULL;
+  if (posix_memalign(&a, 256, 3000) == 0) {
+    if (((uintptr_t)a & 255) != 0) g_bad = 3;
+    free(a);
+  }
+  /* One block for the main thread to check and free. */
+  unsigned k = (unsigned)g_ticks % HANDOFF;
+  if (g_handoff[k] == NULL) {
+    unsigned char* h = malloc(200);
+    if (h != NULL) {
+      memset(h, (int)(k + 1), 200);
+      g_handoff[k] = h;
+    }
+  }
+  ++g_ticks;
+}
+
+static int signal_mixed_case(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_alarm_mixed;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART | SA_SIGINFO;
+  if (sigaction(SIGALRM, &sa, NULL) != 0) return 1;
+  struct itimerval it = {{0, 200}, {0, 200}};
+  setitimer(ITIMER_REAL, &it, NULL);
+  enum { kSlots = 256 };
+  unsigned char* slots[kSlots] = {0};
+  size_t lens[kSlots] = {0};
+  for (long i = 0; i < 2000000 && g_ticks < 5000 && !g_bad; ++i) {
+    unsigned k = (unsigned)(i * 7919) % kSlots;
+    if (slots[k] != NULL) {
+      for (size_t j = 0; j < lens[k]; j += 61)
+        if (slots[k][j] != (unsigned char)k) g_bad = 10;
+      free(slots[k]);
+    }
+    lens[k] = i % 97 == 0 ? (size_t)(1 << 20) : (size_t)(16 + (i * 37) % 3000);
+    slots[k] = malloc(lens[k]);
+    if (slots[k] != NULL) memset(slots[k], (int)k, lens[k]);
+    unsigned h = (unsigned)i % HANDOFF;
+    unsigned char* b = g_handoff[h];
+    if (b != NULL) {
+      g_handoff[h] = NULL;
+      for (int j = 0; j < 200; ++j)
+        if (b[j] != (unsigned char)(h + 1)) g_bad = 11;
+      b = realloc(b, 300);
+      free(b);
+    }
+  }
+  struct itimerval off = {{0, 0}, {0, 0}};
+  setitimer(ITIMER_REAL, &off, NULL);
+  for (int k = 0; k < kSlots; ++k) free(slots[k]);
+  for (int h = 0; h < HANDOFF; ++h) free(g_handoff[h]);
+  if (g_bad) {
+    printf("signal broken %d\n", (int)g_bad);
+    return 1;
+  }
+  printf("signal ok %d\n", g_ticks > 0);
+  return 0;
+}
+
 static int xallocx_case(void) {
   size_t (*xallocx)(void*, size_t, size_t, int) =
       (size_t(*)(void*, size_t, size_t, int))dlsym(RTLD_DEFAULT, "xallocx");
@@ -134,7 +230,8 @@ int main(int argc, char** argv) {
   const char* what = argc > 1 ? argv[1] : "";
   if (strcmp(what, "huge") == 0) return huge();
   if (strcmp(what, "signal") == 0) return signal_case();
+  if (strcmp(what, "signal-mixed") == 0) return signal_mixed_case();
   if (strcmp(what, "xallocx") == 0) return xallocx_case();
-  fprintf(stderr, "usage: adversarial_alloc huge|signal|xallocx\n");
+  fprintf(stderr, "usage: adversarial_alloc huge|signal|signal-mixed|xallocx\n");
   return 2;
 }
