@@ -9,6 +9,7 @@
 //                             must place small blocks on tier 0 and >= 4 KiB on 'slow'
 #include <errno.h>
 #include <malloc.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -282,6 +283,30 @@ void test_new_failure() {
   section("new failure");
 }
 
+// Sizes the system cannot back: new must throw std::bad_alloc exactly when
+// the kernel refuses a fresh private anonymous mapping of that size under the
+// current overcommit policy (what glibc's malloc answers with).
+void test_new_beyond_memory() {
+  for (size_t gib : {size_t{100}, size_t{1024}}) {
+    const size_t size = gib << 30;
+    void* m = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    const bool kernel_refuses = m == MAP_FAILED;
+    if (!kernel_refuses) ::munmap(m, size);
+    bool threw = false;
+    try {
+      char* p = new char[size];
+      escape(p);
+      delete[] p;
+    } catch (const std::bad_alloc&) {
+      threw = true;
+    }
+    char what[128];
+    std::snprintf(what, sizeof what, "new char[%zu GiB]: bad_alloc %s, kernel %s the mapping", gib,
+                  threw ? "thrown" : "not thrown", kernel_refuses ? "refuses" : "accepts");
+    IT_CHECK(threw == kernel_refuses, what);
+  }
+}
+
 void test_malloc_free() {
   for (size_t n : kSizes) {
     void* p = std::malloc(n);
@@ -516,6 +541,7 @@ int main(int argc, char** argv) {
   test_nothrow_new();
   test_aligned_new();
   test_new_failure();
+  test_new_beyond_memory();
   test_malloc_free();
   test_calloc();
   test_realloc();
