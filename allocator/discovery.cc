@@ -8,7 +8,7 @@
 #include <map>
 #include <tuple>
 
-#include "allocator/sys.h"
+#include "base/sys.h"
 
 namespace strata {
 namespace {

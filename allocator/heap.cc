@@ -16,10 +16,10 @@
 #include <string>
 
 #include "allocator/jemalloc_api.h"
-#include "allocator/log.h"
+#include "base/log.h"
 #include "allocator/pmem2.h"
-#include "allocator/region_map.h"
-#include "allocator/sys.h"
+#include "src/runtime/region_map.h"
+#include "base/sys.h"
 
 // jemalloc's dedicated "huge" arena (for allocations above oversize_threshold)
 // is never used: every thread is bound to a manual tier arena before its first

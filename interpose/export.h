@@ -7,8 +7,8 @@
 
 #include "allocator/heap.h"
 #include "allocator/jemalloc_api.h"
-#include "src/profile.h"
-#include "src/runtime.h"
+#include "src/prof/profile.h"
+#include "src/runtime/runtime.h"
 
 #define STRATA_EXPORT extern "C" __attribute__((visibility("default")))
 #define STRATA_LIKELY(x) __builtin_expect(!!(x), 1)

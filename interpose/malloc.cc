@@ -5,7 +5,7 @@
 #include <cerrno>
 #include <cstdlib>
 
-#include "allocator/sys.h"
+#include "base/sys.h"
 #include "interpose/export.h"
 
 using strata::interpose::alloc;

@@ -2,7 +2,7 @@
 #include <map>
 
 #include "policy/config.h"
-#include "src/config_load.h"
+#include "src/runtime/config_load.h"
 
 using namespace strata;
 

@@ -1,11 +1,11 @@
-#include "allocator/region_map.h"
+#include "src/runtime/region_map.h"
 
 #include <sched.h>
 #include <sys/mman.h>
 
 #include <cstring>
 
-#include "allocator/sys.h"
+#include "base/sys.h"
 
 namespace strata {
 

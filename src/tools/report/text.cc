@@ -3,7 +3,7 @@
 #include <cmath>
 #include <string>
 
-#include "src/report/report.h"
+#include "src/tools/report/report.h"
 
 namespace strata::report {
 namespace {

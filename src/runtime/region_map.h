@@ -9,7 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "allocator/sys.h"
+#include "base/sys.h"
 
 namespace strata {
 

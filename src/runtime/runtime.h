@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "allocator/region_map.h"
+#include "src/runtime/region_map.h"
 #include "policy/config.h"
 
 namespace strata::rt {

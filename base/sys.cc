@@ -1,4 +1,4 @@
-#include "allocator/sys.h"
+#include "base/sys.h"
 
 #include <fcntl.h>
 #include <sys/syscall.h>

@@ -1,4 +1,4 @@
-#include "src/pmem_region.h"
+#include "src/runtime/pmem_region.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -12,9 +12,9 @@
 #include <cstring>
 
 #include "allocator/heap.h"
-#include "allocator/log.h"
+#include "base/log.h"
 #include "allocator/pmem2.h"
-#include "allocator/sys.h"
+#include "base/sys.h"
 
 namespace strata::pmem_region {
 

@@ -1,4 +1,4 @@
-#include "src/report/symbolize.h"
+#include "src/tools/report/symbolize.h"
 
 #include <cxxabi.h>
 #include <elfutils/libdwfl.h>

@@ -1,9 +1,9 @@
-#include "src/config_load.h"
+#include "src/runtime/config_load.h"
 
 #include <cstdio>
 #include <cstring>
 
-#include "allocator/sys.h"
+#include "base/sys.h"
 
 namespace strata {
 namespace {

@@ -1,4 +1,4 @@
-#include "src/profile.h"
+#include "src/prof/profile.h"
 
 #include <dlfcn.h>
 #include <elf.h>
@@ -19,12 +19,12 @@
 #include <vector>
 
 #include "allocator/heap.h"
-#include "allocator/log.h"
-#include "allocator/sys.h"
-#include "profiler/probe_table.h"
+#include "base/log.h"
+#include "base/sys.h"
+#include "base/probe_table.h"
 #include "profiler/profile_format.h"
-#include "src/engine.h"
-#include "src/sites.h"
+#include "src/engine/engine.h"
+#include "src/prof/sites.h"
 
 namespace strata::prof {
 

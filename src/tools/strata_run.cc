@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "allocator/sys.h"
-#include "src/config_load.h"
+#include "base/sys.h"
+#include "src/runtime/config_load.h"
 
 extern char** environ;
 

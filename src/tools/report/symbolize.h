@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "profiler/profile_format.h"
-#include "src/report/report.h"
+#include "src/tools/report/report.h"
 
 struct Dwfl;
 struct Dwfl_Module;

@@ -1,4 +1,4 @@
-#include "src/engine.h"
+#include "src/engine/engine.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "allocator/heap.h"
-#include "allocator/log.h"
-#include "allocator/region_map.h"
-#include "allocator/sys.h"
+#include "base/log.h"
+#include "src/runtime/region_map.h"
+#include "base/sys.h"
 #include "policy/migrate_plan.h"
 #include "profiler/abit.h"
 #include "profiler/damon.h"
@@ -27,9 +27,9 @@
 #include "profiler/perf_sampler.h"
 #include "profiler/sampler.h"
 #include "profiler/trace.h"
-#include "src/metrics.h"
-#include "src/profile.h"
-#include "src/runtime.h"
+#include "src/runtime/metrics.h"
+#include "src/prof/profile.h"
+#include "src/runtime/runtime.h"
 
 namespace strata::engine {
 namespace {

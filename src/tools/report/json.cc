@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "src/report/report.h"
+#include "src/tools/report/report.h"
 
 namespace strata::report {
 namespace {

@@ -1,4 +1,4 @@
-#include "src/metrics.h"
+#include "src/runtime/metrics.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -9,10 +9,10 @@
 #include <cstring>
 
 #include "allocator/heap.h"
-#include "allocator/log.h"
-#include "allocator/sys.h"
-#include "src/engine.h"
-#include "src/runtime.h"
+#include "base/log.h"
+#include "base/sys.h"
+#include "src/engine/engine.h"
+#include "src/runtime/runtime.h"
 
 namespace strata::metrics {
 namespace {

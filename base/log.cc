@@ -1,4 +1,4 @@
-#include "allocator/log.h"
+#include "base/log.h"
 
 #include <unistd.h>
 
@@ -6,7 +6,7 @@
 #include <cstdarg>
 #include <cstdio>
 
-#include "allocator/sys.h"
+#include "base/sys.h"
 
 namespace strata {
 namespace {

@@ -9,12 +9,12 @@
 #include <cstring>
 
 #include "allocator/heap.h"
-#include "allocator/log.h"
-#include "allocator/sys.h"
-#include "src/engine.h"
-#include "src/pmem_region.h"
-#include "src/runtime.h"
-#include "src/sites.h"
+#include "base/log.h"
+#include "base/sys.h"
+#include "src/engine/engine.h"
+#include "src/runtime/pmem_region.h"
+#include "src/runtime/runtime.h"
+#include "src/prof/sites.h"
 #include "strata/strata.h"
 
 #define STRATA_API extern "C" __attribute__((visibility("default")))

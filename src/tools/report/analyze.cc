@@ -5,8 +5,8 @@
 #include <string>
 
 #include "policy/config.h"
-#include "src/report/report.h"
-#include "src/report/symbolize.h"
+#include "src/tools/report/report.h"
+#include "src/tools/report/symbolize.h"
 
 namespace strata::report {
 namespace {

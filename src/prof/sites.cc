@@ -1,4 +1,4 @@
-#include "src/sites.h"
+#include "src/prof/sites.h"
 
 #include <cxxabi.h>
 #include <dlfcn.h>
@@ -11,8 +11,8 @@
 #include <cstring>
 
 #include "allocator/heap.h"
-#include "allocator/log.h"
-#include "allocator/sys.h"
+#include "base/log.h"
+#include "base/sys.h"
 
 namespace strata::sites {
 namespace {

@@ -12,7 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "src/report/report.h"
+#include "src/tools/report/report.h"
 
 namespace strata::report {
 namespace {

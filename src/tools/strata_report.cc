@@ -12,7 +12,7 @@
 #include <string_view>
 
 #include "profiler/profile_format.h"
-#include "src/report/report.h"
+#include "src/tools/report/report.h"
 
 namespace {
 

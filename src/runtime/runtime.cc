@@ -1,4 +1,4 @@
-#include "src/runtime.h"
+#include "src/runtime/runtime.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -15,13 +15,13 @@
 
 #include "allocator/heap.h"
 #include "allocator/jemalloc_api.h"
-#include "allocator/log.h"
-#include "allocator/region_map.h"
-#include "allocator/sys.h"
-#include "src/config_load.h"
-#include "src/engine.h"
-#include "src/profile.h"
-#include "src/sites.h"
+#include "base/log.h"
+#include "src/runtime/region_map.h"
+#include "base/sys.h"
+#include "src/runtime/config_load.h"
+#include "src/engine/engine.h"
+#include "src/prof/profile.h"
+#include "src/prof/sites.h"
 
 extern char** environ;
 
