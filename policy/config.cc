@@ -7,60 +7,6 @@
 
 namespace strata {
 
-// ---------------------------------------------------------------- options table
-namespace {
-
-const OptionDef kOptions[] = {
-    {"STRATA_TIERS", OptType::kSpec, "", "tier list, see docs/configuration.md",
-     "Tiers fastest first: name:nodes=LIST,cap=SIZE,high=P%,low=P%;name:path=DIR,size=SIZE. "
-     "Unset: discovered from sysfs."},
-    {"STRATA_POLICY", OptType::kSpec, "", "rule list or @FILE, see docs/configuration.md",
-     "Placement rules: [prio=N,]COND,... -> TIER[:W,...][,nospill][,pin]; ... Unset: everything "
-     "on the fastest tier."},
-    {"STRATA_MIGRATE", OptType::kSpec, "off",
-     "off, on, or key=value list, see docs/configuration.md",
-     "Migration engine: model=ewma|lru|lfu,promote=H,demote=H,hold=N,rate=SIZE/s,interval=T,"
-     "batch=N."},
-    {"STRATA_SAMPLER", OptType::kSpec, "auto",
-     "auto, abit, pebs, ibs, idle, damon, trace:FILE or off, then cpu=P%, period=N, window=T, "
-     "thp=split|keep",
-     "Hotness sampler for the migration engine; auto picks the best that works here and says "
-     "why."},
-    {"STRATA_PROFILE", OptType::kString, "", "a file path; %p is replaced by the process id",
-     "Write a raw profile for strata-report at exit (and when PATH.dump appears); a forked "
-     "child writes PATH.PID."},
-    {"STRATA_PROFILE_RATE", OptType::kSpec, "512K", "a size of at least 1K",
-     "Mean bytes allocated between two sampled allocations of the profiler."},
-    {"STRATA_METRICS", OptType::kString, "", "a file path",
-     "Rewrite per-tier usage, allocation and migration counters in Prometheus text format "
-     "there once per interval (see docs/metrics.md)."},
-    {"STRATA_PMEM_DIR", OptType::kString, "", "an absolute directory path",
-     "Directory of named persistent regions (strata_pmem_open). Unset: the path= of the first "
-     "PMEM file-heap tier."},
-    {"STRATA_STRICT", OptType::kBool, "0", "0 or 1",
-     "1: a configuration error is fatal (exit status 2) instead of falling back to defaults."},
-    {"STRATA_STATS", OptType::kString, "", "empty, 1, stderr, or a file path",
-     "Print per-tier statistics at exit to stderr (1, stderr) or append them to a file."},
-    {"STRATA_LOG", OptType::kEnum, "warn", "error, warn, info, debug",
-     "How much strata writes to stderr."},
-    {"STRATA_SYSFS_ROOT", OptType::kString, "/sys", "a directory",
-     "Where tier discovery reads sysfs from (tests point it at fixtures)."},
-};
-
-}  // namespace
-
-const OptionDef* options_table(size_t* count) {
-  *count = sizeof(kOptions) / sizeof(kOptions[0]);
-  return kOptions;
-}
-
-const OptionDef* find_option(std::string_view name) {
-  for (const auto& o : kOptions) {
-    if (name == o.name) return &o;
-  }
-  return nullptr;
-}
-
 // --------------------------------------------------------------------- nodes
 bool NodeMask::empty() const {
   return std::all_of(std::begin(bits), std::end(bits), [](uint64_t b) { return b == 0; });

@@ -1,9 +1,13 @@
 #include "src/runtime/config_load.h"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "base/sys.h"
+
+extern char** environ;
 
 namespace strata {
 namespace {
@@ -24,6 +28,161 @@ std::string fmt_size(uint64_t b) {
   return buf;
 }
 
+
+// ---- one function per option: false (or errors in diag) on a bad value ----
+
+bool apply_strict(const char* v, LoadedConfig* cfg, Diagnostics*) {
+  return parse_bool(v, &cfg->strict);
+}
+
+bool apply_log(const char* v, LoadedConfig* cfg, Diagnostics*) {
+  static const char* kLevels[] = {"error", "warn", "info", "debug"};
+  for (int i = 0; i < 4; ++i) {
+    if (std::strcmp(v, kLevels[i]) == 0) {
+      cfg->log_level = i;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool apply_stats(const char* v, LoadedConfig* cfg, Diagnostics*) {
+  cfg->stats = v;
+  return true;
+}
+
+// Output files the runtime writes (its buffers take paths under 480 bytes).
+bool out_path(const char* v, std::string* dst) {
+  if (v[0] == '\0' || std::strlen(v) >= 480) return false;
+  *dst = v;
+  return true;
+}
+bool apply_profile(const char* v, LoadedConfig* cfg, Diagnostics*) {
+  return out_path(v, &cfg->profile);
+}
+bool apply_metrics(const char* v, LoadedConfig* cfg, Diagnostics*) {
+  return out_path(v, &cfg->metrics);
+}
+
+bool apply_profile_rate(const char* v, LoadedConfig* cfg, Diagnostics*) {
+  uint64_t r = 0;
+  if (!parse_size(v, &r) || r < 1024) return false;
+  cfg->profile_rate = r;
+  return true;
+}
+
+bool apply_sysfs_root(const char* v, LoadedConfig* cfg, Diagnostics*) {
+  if (v[0] != '/') return false;
+  cfg->sysfs_root = v;
+  return true;
+}
+
+bool apply_pmem_dir(const char* v, LoadedConfig* cfg, Diagnostics*) {
+  if (v[0] != '/') return false;
+  cfg->pmem_dir = v;
+  return true;
+}
+
+bool apply_tiers(const char* v, LoadedConfig* cfg, Diagnostics* diag) {
+  std::vector<TierDef> parsed;
+  if (!parse_tiers(v, cfg->discovered, &parsed, diag)) return true;  // diag says why
+  // Every node named must exist (when sysfs shows nodes at all).
+  if (!cfg->topo.nodes.empty()) {
+    NodeMask online;
+    for (const auto& n : cfg->topo.nodes) online.set(n.id);
+    for (const auto& t : parsed) {
+      for (int n = 0; n < kMaxNodes; ++n) {
+        if (t.nodes.test(n) && !online.test(n)) {
+          diag->add("STRATA_TIERS", v, 1,
+                    "tier '" + std::string(t.name) + "' names node " + std::to_string(n) +
+                        " which is not online (expected nodes " + online.str() + ")");
+          return true;
+        }
+      }
+    }
+  }
+  cfg->policy.ntiers = static_cast<int>(parsed.size());
+  for (size_t i = 0; i < parsed.size(); ++i) cfg->policy.tiers[i] = parsed[i];
+  cfg->tiers_from_env = true;
+  return true;
+}
+
+bool apply_policy(const char* v, LoadedConfig* cfg, Diagnostics* diag) {
+  std::string text = v;
+  if (!text.empty() && text[0] == '@') {
+    static char buf[65536];
+    long n = sys::read_file(text.c_str() + 1, buf, sizeof buf);
+    if (n < 0) {
+      diag->add("STRATA_POLICY", v, 2,
+                std::string("cannot read policy file: ") + std::strerror(errno) +
+                    " (expected @/path/to/readable/file)");
+      return true;
+    }
+    if (n == static_cast<long>(sizeof buf) - 1) {
+      diag->add("STRATA_POLICY", v, 2, "policy file larger than 64 KiB (expected a smaller file)");
+      return true;
+    }
+    text.assign(buf, static_cast<size_t>(n));
+  }
+  CompiledPolicy trial = cfg->policy;
+  if (parse_policy(text, &trial, diag)) {
+    cfg->policy = trial;
+    cfg->policy_from_env = true;
+  }
+  return true;
+}
+
+bool apply_migrate(const char* v, LoadedConfig* cfg, Diagnostics* diag) {
+  parse_migrate(v, &cfg->policy.migrate, diag);
+  return true;
+}
+
+bool apply_sampler(const char* v, LoadedConfig* cfg, Diagnostics* diag) {
+  parse_sampler(v, &cfg->policy.sampler, diag);
+  return true;
+}
+
+using Apply = bool (*)(const char* v, LoadedConfig* cfg, Diagnostics* diag);
+
+// In Opt order.
+constexpr Apply kApply[] = {apply_tiers,   apply_policy,       apply_migrate, apply_sampler,
+                            apply_profile, apply_profile_rate, apply_metrics, apply_pmem_dir,
+                            apply_strict,  apply_stats,        apply_log,     apply_sysfs_root};
+static_assert(sizeof kApply / sizeof kApply[0] == kOptCount, "one apply function per option");
+
+// The order variables are read in (and their errors reported): the ones that
+// shape discovery and logging first, then sysfs is read, then the grammars
+// that refer to the tiers found.
+constexpr Opt kBeforeTopology[] = {Opt::kStrict,  Opt::kLog,     Opt::kStats,
+                                   Opt::kProfile, Opt::kProfileRate, Opt::kMetrics,
+                                   Opt::kSysfsRoot};
+constexpr Opt kAfterTopology[] = {Opt::kTiers, Opt::kPolicy, Opt::kMigrate, Opt::kSampler,
+                                  Opt::kPmemDir};
+constexpr bool read_once() {
+  int seen[kOptCount] = {};
+  for (Opt o : kBeforeTopology) ++seen[static_cast<size_t>(o)];
+  for (Opt o : kAfterTopology) ++seen[static_cast<size_t>(o)];
+  for (int n : seen)
+    if (n != 1) return false;
+  return true;
+}
+static_assert(read_once(), "every option is read exactly once");
+
+// Reads one variable: records its text, applies it, reports a bad value
+// with the table's error text and leaves the default in place.
+void read_one(Opt id, const EnvLookup& env, LoadedConfig* cfg, Diagnostics* diag) {
+  const OptionDef& o = option(id);
+  const char* v = env(o.name);
+  if (v == nullptr) return;
+  const auto i = static_cast<size_t>(id);
+  cfg->given[i] = true;
+  cfg->text[i] = v;
+  const size_t before = diag->errors.size();
+  if (!kApply[i](v, cfg, diag) && diag->errors.size() == before)
+    diag->add(o.name, v, 1, option_error(o));
+  suffix_new(diag, before, o.expected[0] == '\0' ? ("; " + option_otherwise(o)).c_str() : "");
+}
+
 }  // namespace
 
 void load_config(const EnvLookup& env, const std::vector<std::string>& all_names, LoadedConfig* cfg,
@@ -37,126 +196,20 @@ void load_config(const EnvLookup& env, const std::vector<std::string>& all_names
     const char* v = env(name.c_str());
     diag->add(name, v ? v : "", 1, "unknown variable (expected one of: " + known + "); ignored");
   }
-  if (const char* v = env("STRATA_STRICT")) {
-    if (!parse_bool(v, &cfg->strict)) diag->add("STRATA_STRICT", v, 1, "expected 0 or 1; using 0");
+  // Defaults come from the table, through the same functions as values.
+  Diagnostics ignored;
+  for (size_t i = 0; i < kOptCount; ++i) {
+    const OptionDef& o = option(static_cast<Opt>(i));
+    if (o.def[0] != '\0') kApply[i](o.def, cfg, &ignored);
   }
-  if (const char* v = env("STRATA_LOG")) {
-    static const char* kLevels[] = {"error", "warn", "info", "debug"};
-    bool ok = false;
-    for (int i = 0; i < 4; ++i)
-      if (std::strcmp(v, kLevels[i]) == 0) {
-        cfg->log_level = i;
-        ok = true;
-      }
-    if (!ok) diag->add("STRATA_LOG", v, 1, "expected error, warn, info or debug; using warn");
-  }
-  if (const char* v = env("STRATA_STATS")) cfg->stats = v;
-  // Output files the runtime writes (its buffers take paths under 480 bytes).
-  auto out_path = [&](const char* var, std::string* dst, const char* otherwise) {
-    const char* v = env(var);
-    if (v == nullptr) return;
-    if (v[0] != '\0' && std::strlen(v) < 480)
-      *dst = v;
-    else
-      diag->add(var, v, 1, std::string("expected a file path of 1 to 479 bytes; ") + otherwise);
-  };
-  out_path("STRATA_PROFILE", &cfg->profile, "no profile");
-  if (const char* v = env("STRATA_PROFILE_RATE")) {
-    uint64_t r = 0;
-    if (parse_size(v, &r) && r >= 1024)
-      cfg->profile_rate = r;
-    else
-      diag->add("STRATA_PROFILE_RATE", v, 1,
-                "expected a size of at least 1K (e.g. 512K); using 512K");
-  }
-  out_path("STRATA_METRICS", &cfg->metrics, "no metrics");
-  if (const char* v = env("STRATA_SYSFS_ROOT")) {
-    if (v[0] == '/')
-      cfg->sysfs_root = v;
-    else
-      diag->add("STRATA_SYSFS_ROOT", v, 1, "expected an absolute directory path; using /sys");
-  }
+  for (Opt id : kBeforeTopology) read_one(id, env, cfg, diag);
 
   cfg->topo = read_topology(cfg->sysfs_root);
   cfg->discovered = tiers_from_topology(cfg->topo);
-  std::vector<TierDef> tiers = cfg->discovered;
-  if (const char* v = env("STRATA_TIERS")) {
-    size_t before = diag->errors.size();
-    std::vector<TierDef> parsed;
-    if (parse_tiers(v, cfg->discovered, &parsed, diag)) {
-      // Every node named must exist (when sysfs shows nodes at all).
-      bool ok = true;
-      if (!cfg->topo.nodes.empty()) {
-        NodeMask online;
-        for (const auto& n : cfg->topo.nodes) online.set(n.id);
-        for (const auto& t : parsed) {
-          for (int n = 0; n < kMaxNodes; ++n) {
-            if (t.nodes.test(n) && !online.test(n)) {
-              diag->add("STRATA_TIERS", v, 1,
-                        "tier '" + std::string(t.name) + "' names node " + std::to_string(n) +
-                            " which is not online (expected nodes " + online.str() + ")");
-              ok = false;
-              break;
-            }
-          }
-        }
-      }
-      if (ok) {
-        tiers = parsed;
-        cfg->tiers_from_env = true;
-      }
-    }
-    suffix_new(diag, before, "; STRATA_TIERS ignored, using the discovered tiers");
-  }
-  cfg->policy.ntiers = static_cast<int>(tiers.size());
-  for (size_t i = 0; i < tiers.size(); ++i) cfg->policy.tiers[i] = tiers[i];
-
-  if (const char* v = env("STRATA_POLICY")) {
-    size_t before = diag->errors.size();
-    std::string text = v;
-    bool readable = true;
-    if (!text.empty() && text[0] == '@') {
-      static char buf[65536];
-      long n = sys::read_file(text.c_str() + 1, buf, sizeof buf);
-      if (n < 0) {
-        diag->add("STRATA_POLICY", v, 2,
-                  std::string("cannot read policy file: ") + std::strerror(errno) +
-                      " (expected @/path/to/readable/file)");
-        readable = false;
-      } else if (n == static_cast<long>(sizeof buf) - 1) {
-        diag->add("STRATA_POLICY", v, 2,
-                  "policy file larger than 64 KiB (expected a smaller file)");
-        readable = false;
-      } else {
-        text.assign(buf, static_cast<size_t>(n));
-      }
-    }
-    if (readable) {
-      CompiledPolicy trial = cfg->policy;
-      if (parse_policy(text, &trial, diag)) {
-        cfg->policy = trial;
-        cfg->policy_from_env = true;
-      }
-    }
-    suffix_new(diag, before, "; STRATA_POLICY ignored, everything on the fastest tier");
-  }
-  if (const char* v = env("STRATA_MIGRATE")) {
-    size_t before = diag->errors.size();
-    parse_migrate(v, &cfg->policy.migrate, diag);
-    suffix_new(diag, before, "; STRATA_MIGRATE ignored, migration off");
-  }
-  if (const char* v = env("STRATA_SAMPLER")) {
-    size_t before = diag->errors.size();
-    parse_sampler(v, &cfg->policy.sampler, diag);
-    suffix_new(diag, before, "; STRATA_SAMPLER ignored, sampler auto");
-  }
-  if (const char* v = env("STRATA_PMEM_DIR")) {
-    if (v[0] == '/')
-      cfg->pmem_dir = v;
-    else
-      diag->add("STRATA_PMEM_DIR", v, 1,
-                "expected an absolute directory path; named persistent regions unavailable");
-  } else {
+  cfg->policy.ntiers = static_cast<int>(cfg->discovered.size());
+  for (size_t i = 0; i < cfg->discovered.size(); ++i) cfg->policy.tiers[i] = cfg->discovered[i];
+  for (Opt id : kAfterTopology) read_one(id, env, cfg, diag);
+  if (!cfg->given[static_cast<size_t>(Opt::kPmemDir)]) {
     for (int i = 0; i < cfg->policy.ntiers; ++i) {
       if (cfg->policy.tiers[i].kind == TierKind::kPmemFile) {
         cfg->pmem_dir = cfg->policy.tiers[i].path;
@@ -164,6 +217,24 @@ void load_config(const EnvLookup& env, const std::vector<std::string>& all_names
       }
     }
   }
+}
+
+void load_config_from_environ(bool secure, LoadedConfig* cfg, Diagnostics* diag) {
+  // Secure-execution programs read none of it (SecureMode::kIgnored).
+  std::vector<std::string> names;
+  if (!secure && environ != nullptr) {
+    for (char** e = environ; *e != nullptr; ++e) {
+      if (std::strncmp(*e, "STRATA_", 7) != 0) continue;
+      const char* eq = std::strchr(*e, '=');
+      if (eq != nullptr) names.emplace_back(*e, static_cast<size_t>(eq - *e));
+    }
+  }
+  auto lookup = [secure](const char* name) -> const char* {
+    const OptionDef* o = find_option(name);
+    if (secure && (o == nullptr || o->secure == SecureMode::kIgnored)) return nullptr;
+    return getenv(name);
+  };
+  load_config(lookup, names, cfg, diag);
 }
 
 std::string describe_tiers(const LoadedConfig& cfg) {

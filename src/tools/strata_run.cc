@@ -12,8 +12,6 @@
 #include "base/sys.h"
 #include "src/runtime/config_load.h"
 
-extern char** environ;
-
 namespace {
 
 constexpr const char* kUsage =
@@ -66,19 +64,8 @@ std::string find_lib() {
   return "";
 }
 
-std::vector<std::string> strata_names() {
-  std::vector<std::string> names;
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (std::strncmp(*e, "STRATA_", 7) != 0) continue;
-    const char* eq = std::strchr(*e, '=');
-    if (eq != nullptr) names.emplace_back(*e, static_cast<size_t>(eq - *e));
-  }
-  return names;
-}
-
 bool load(strata::LoadedConfig* cfg, strata::Diagnostics* diag) {
-  strata::load_config([](const char* n) -> const char* { return getenv(n); }, strata_names(), cfg,
-                      diag);
+  strata::load_config_from_environ(false, cfg, diag);
   return diag->errors.empty();
 }
 
@@ -189,7 +176,7 @@ int show(bool tiers, bool explain, bool check) {
     const strata::OptionDef* opts = strata::options_table(&count);
     std::printf("variables:\n");
     for (size_t i = 0; i < count; ++i) {
-      const char* v = getenv(opts[i].name);
+      const char* v = cfg.env_text(opts[i].id);
       std::printf("  %-18s = %s%s\n", opts[i].name, v ? v : opts[i].def, v ? "" : "  (default)");
     }
   }
@@ -245,14 +232,7 @@ int main(int argc, char** argv) {
     else if (a == "--check")
       check = true;
     else if (a == "--options-table") {
-      size_t count = 0;
-      const strata::OptionDef* opts = strata::options_table(&count);
-      static const char* kType[] = {"bool", "size", "enum", "string", "spec"};
-      std::printf("| variable | type | default | accepted | meaning |\n|---|---|---|---|---|\n");
-      for (size_t k = 0; k < count; ++k)
-        std::printf("| `%s` | %s | %s | %s | %s |\n", opts[k].name,
-                    kType[static_cast<int>(opts[k].type)], *opts[k].def ? opts[k].def : "(unset)",
-                    opts[k].range, opts[k].doc);
+      std::printf("%s", strata::options_markdown().c_str());
       return 0;
     } else if (a == "--version") {
       std::printf("strata-run 0.1.0\n");
