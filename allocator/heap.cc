@@ -18,7 +18,6 @@
 #include "allocator/jemalloc_api.h"
 #include "base/log.h"
 #include "allocator/pmem2.h"
-#include "src/runtime/region_map.h"
 #include "base/sys.h"
 
 // jemalloc's dedicated "huge" arena (for allocations above oversize_threshold)
@@ -1005,16 +1004,10 @@ void set_fast_path_profiling(bool on) {
   set_fast_path_allowed(g_fast_allowed);
 }
 
-// The region map's lock is taken before jemalloc's: jemalloc registered its
-// own fork handlers before strata's init ran, and prepare handlers run in
-// reverse order of registration. It is never taken while a jemalloc lock is
-// held (only the os-range lock is, inside jemalloc's mmap calls).
-void prefork() {
-  region_map().lock();
-}
-void postfork_parent() {
-  region_map().unlock();
-}
+// Nothing to take yet: the runtime takes its locks (the region map's) before
+// calling here, and jemalloc takes its own in its fork handlers.
+void prefork() {}
+void postfork_parent() {}
 namespace {
 
 // A file heap is a shared mapping: after fork, parent and child would write
@@ -1101,7 +1094,6 @@ void snapshot_child() {
 }  // namespace
 
 void postfork_child() {
-  region_map().unlock();
 }
 
 }  // namespace strata::heap

@@ -17,7 +17,6 @@
 
 #include "allocator/heap.h"
 #include "base/log.h"
-#include "src/runtime/region_map.h"
 #include "base/sys.h"
 #include "policy/migrate_plan.h"
 #include "profiler/abit.h"
@@ -26,10 +25,7 @@
 #include "profiler/idle.h"
 #include "profiler/perf_sampler.h"
 #include "profiler/sampler.h"
-#include "profiler/trace.h"
-#include "src/runtime/metrics.h"
 #include "src/prof/profile.h"
-#include "src/runtime/runtime.h"
 
 namespace strata::engine {
 namespace {
@@ -56,7 +52,8 @@ constinit pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;  // one interval's
 constinit const CompiledPolicy* g_pol = nullptr;
 constinit char g_sampler_name[16] = {};
 constinit char g_sampler_reason[512] = {};
-constinit char g_metrics[512] = {};  // STRATA_METRICS
+constinit Sources g_src{};           // what the runtime lets the engine read
+constinit char g_sampler_text[512] = {};  // STRATA_SAMPLER as given, for error lines
 constinit bool g_strict = false;     // STRATA_STRICT: an unusable STRATA_SAMPLER is fatal
 constinit double g_cpu_pct = kAutoCpuMigrating;  // the sampling budget in use (start())
 
@@ -64,6 +61,17 @@ constinit double g_cpu_pct = kAutoCpuMigrating;  // the sampling budget in use (
 #define COUNTER(field) (g_counters.v[offsetof(Counters, field) / sizeof(uint64_t)])
 
 using sys::now_ns;
+
+// Copies the ranges `fill` reports into *out (grown to fit); how many there are.
+size_t snapshot(size_t (*fill)(Range* out, size_t cap), std::vector<Range>* out) {
+  if (fill == nullptr) return 0;
+  size_t n = fill(out->data(), out->size());
+  while (n > out->size()) {
+    out->resize(n + 64);
+    n = fill(out->data(), out->size());
+  }
+  return n;
+}
 
 // Whether move_pages can bring memory to tier t and take it away: a tier on
 // NUMA nodes of its own (a file heap has none; two tiers on one node, as on
@@ -257,11 +265,10 @@ class Engine {
       heap::side_range(&lo, &hi);  // tier 0 too: sampled blocks, a capped tier 0
       if (hi > lo) add(lo, hi, 0, 0);
     }
-    regions_.resize(region_map().size() + 64);
-    size_t n = region_map().snapshot(regions_.data(), regions_.size());
-    for (size_t i = 0; i < n && i < regions_.size(); ++i) {
-      const Region& r = regions_[i];
-      if (r.kind == RegionKind::kMmap && r.end > r.start) add(r.start, r.end, r.flags, r.tier);
+    size_t n = snapshot(g_src.mmaps, &regions_);
+    for (size_t i = 0; i < n; ++i) {
+      const Range& r = regions_[i];
+      if (r.end > r.start) add(r.start, r.end, r.flags, r.tier);
     }
     // Forget what is gone (unmapped, or a heap range given back).
     for (auto it = chunks_.begin(); it != chunks_.end();) {
@@ -273,10 +280,9 @@ class Engine {
       }
     }
     // Range hints (strata_hint_range, pin rules on heap blocks).
-    hints_.resize(rt::hint_count() + 64);
-    n = rt::hint_snapshot(hints_.data(), hints_.size());
-    for (size_t i = 0; i < n && i < hints_.size(); ++i) {
-      const Region& h = hints_[i];
+    n = snapshot(g_src.hints, &hints_);
+    for (size_t i = 0; i < n; ++i) {
+      const Range& h = hints_[i];
       for (uintptr_t c = h.start >> kChunkShift; h.end > h.start && c <= (h.end - 1) >> kChunkShift;
            ++c) {
         auto it = chunks_.find(c);
@@ -556,8 +562,8 @@ class Engine {
   std::vector<std::pair<double, double>> ranked_;  // (fraction, bytes), scratch
   double last_sample_ms_ = 0;
   std::unordered_map<uint64_t, ChunkState> chunks_;
-  std::vector<Region> regions_;
-  std::vector<Region> hints_;
+  std::vector<Range> regions_;
+  std::vector<Range> hints_;
   std::vector<uint64_t> ids_;
   std::vector<void*> addrs_;
   std::vector<int> status_;
@@ -587,8 +593,6 @@ std::unique_ptr<sampling::Sampler> make(SamplerKind k, const SamplerConfig& sc) 
   switch (k) {
     case SamplerKind::kAbit:
       return std::make_unique<abit::AbitSampler>();
-    case SamplerKind::kTrace:
-      return std::make_unique<TraceSampler>(sc.trace);
     case SamplerKind::kPebs:
       return std::make_unique<sampling::PerfSampler>(sampling::PerfSampler::Mode::kPebs, sc.period);
     case SamplerKind::kIbs:
@@ -620,11 +624,10 @@ std::unique_ptr<sampling::Sampler> choose(const SamplerConfig& sc) {
       std::snprintf(g_sampler_reason, sizeof g_sampler_reason, "%s (STRATA_SAMPLER)", why);
       return s;
     }
-    const char* v = getenv("STRATA_SAMPLER");
     log_msg(LogLevel::kError,
             "STRATA_SAMPLER=\"%s\": unavailable here: %s (expected a sampler that works on this "
             "machine); using auto",
-            v != nullptr ? v : "", why);
+            g_sampler_text, why);
     if (g_strict) exit_strict();
   }
   // Best first: page-granular hardware sampling, then accessed bits per
@@ -688,7 +691,7 @@ void* thread_main(void*) {
     const double top = g_engine->top_fraction();
     prof::poll_control();
     pthread_mutex_unlock(&g_lock);
-    if (g_metrics[0] != '\0') metrics::write(g_metrics);
+    if (g_src.after_interval != nullptr) g_src.after_interval();
     if (sc.window_ms == 0 && median >= 0) {
       if (median > 0.25)
         window_ms = std::max<uint64_t>(1, window_ms / 2);  // the bulk reads warm: too long
@@ -746,7 +749,8 @@ bool spawn() {
 
 }  // namespace
 
-void start(const CompiledPolicy* pol, bool sample_only, const char* metrics, bool strict) {
+void start(const Config& cfg) {
+  const CompiledPolicy* pol = cfg.pol;
   if (g_engine != nullptr || pol == nullptr) return;
   // The sampling budget. Accessed-bit sampling costs the program more than the
   // sampler's own CPU (TLB refills, accessed bits set again: about 3-5 times
@@ -758,10 +762,12 @@ void start(const CompiledPolicy* pol, bool sample_only, const char* metrics, boo
   g_cpu_pct = pol->sampler.cpu_pct > 0 ? pol->sampler.cpu_pct
               : migrating              ? kAutoCpuMigrating
                                        : kAutoCpuProfiling;
-  g_strict = strict;
-  const bool sampling = pol->migrate.enabled || sample_only;
-  if (metrics != nullptr) std::snprintf(g_metrics, sizeof g_metrics, "%s", metrics);
-  if (!sampling && g_metrics[0] == '\0') return;
+  g_strict = cfg.strict;
+  g_src = cfg.src;
+  std::snprintf(g_sampler_text, sizeof g_sampler_text, "%s",
+                cfg.sampler_text != nullptr ? cfg.sampler_text : "");
+  const bool sampling = pol->migrate.enabled || cfg.sample_only;
+  if (!sampling && !cfg.keep_running) return;
   if (!sampling) {
     // Metrics only: the thread keeps the file fresh and measures nothing.
     heap::ReentrancyGuard guard;
@@ -789,6 +795,7 @@ void start(const CompiledPolicy* pol, bool sample_only, const char* metrics, boo
     s = std::make_unique<NullSampler>();
   }
   std::snprintf(g_sampler_name, sizeof g_sampler_name, "%s", s->name());
+  prof::set_sampler(g_sampler_name);
   if (std::strcmp(s->name(), "abit") == 0) {
     std::string why;
     // Huge pages off only where moving matters: with migration on and somewhere to move to.

@@ -46,13 +46,39 @@ struct Counters {
   uint64_t throttled = 0;   // intervals stretched to keep sampling within cpu=
 };
 
-// Starts the engine thread if `pol` asks for migration, `sample_only` (a
-// profile) needs the heat, or `metrics` names a file to keep up to date;
-// reports the chosen sampler (and why) at info level, an unusable
-// STRATA_SAMPLER choice as an error. Idempotent.
-// `strict` (STRATA_STRICT=1): a STRATA_SAMPLER that cannot run here is fatal.
-void start(const CompiledPolicy* pol, bool sample_only, const char* metrics = nullptr,
-           bool strict = false);
+// A range of the program's address space the engine tracks or honours: an
+// anonymous mmap strata manages, or a range hint (flags kRegion*).
+struct Range {
+  uintptr_t start;
+  uintptr_t end;  // exclusive
+  int8_t tier;
+  uint16_t flags;
+};
+
+// What the engine reads from, and reports to, the runtime above it. The
+// runtime registers these at start: the engine never includes the runtime.
+struct Sources {
+  // Fill copies up to cap ranges in address order and returns how many there are.
+  size_t (*mmaps)(Range* out, size_t cap) = nullptr;  // tracked anonymous mmaps
+  size_t (*hints)(Range* out, size_t cap) = nullptr;  // range hints and pinned blocks
+  // Called on the engine thread after each interval, outside the engine's lock.
+  void (*after_interval)() = nullptr;
+};
+
+struct Config {
+  const CompiledPolicy* pol = nullptr;
+  bool sample_only = false;   // a profile needs the heat even without migration
+  bool keep_running = false;  // run the thread even when nothing is sampled (metrics)
+  bool strict = false;        // STRATA_STRICT=1: a STRATA_SAMPLER that cannot run here is fatal
+  const char* sampler_text = nullptr;  // STRATA_SAMPLER as given (error lines)
+  Sources src;
+};
+
+// Starts the engine thread if the policy asks for migration, `sample_only`
+// needs the heat, or `keep_running` asks for the interval callback; reports
+// the chosen sampler (and why) at info level, an unusable STRATA_SAMPLER
+// choice as an error. Idempotent.
+void start(const Config& cfg);
 bool running();
 void counters(Counters* out);
 // The sampler in use and why it was chosen ("" before start).

@@ -23,7 +23,6 @@
 #include "base/sys.h"
 #include "base/probe_table.h"
 #include "profiler/profile_format.h"
-#include "src/engine/engine.h"
 #include "src/prof/sites.h"
 
 namespace strata::prof {
@@ -131,8 +130,9 @@ Pending& pending_for(size_t site) {
 
 constinit uint64_t g_dropped_sites = 0;
 constinit uint64_t g_dropped_live = 0;
-constinit double g_rate = 512 * 1024;
+constinit double g_rate = 0;  // mean bytes between samples (STRATA_PROFILE_RATE), set by start()
 constinit char g_template[512] = {};  // STRATA_PROFILE as given
+constinit char g_sampler[16] = {};    // the engine's sampler (set_sampler)
 constinit char g_path[544] = {};      // this process's file
 constinit char g_tiers[1024] = {};
 constinit char g_policy[1024] = {};
@@ -347,7 +347,7 @@ bool write_to(const char* path) {
   h.end_ns = now_ns(CLOCK_REALTIME);
   h.interval_ms = g_interval_ms;
   h.exe = exe;
-  h.sampler = engine::sampler_name();
+  h.sampler = g_sampler;
   h.tiers_spec = g_tiers;
   h.policy_spec = g_policy;
   h.migrate_spec = g_migrate;
@@ -465,9 +465,9 @@ bool start(const ProfConfig& cfg, const CompiledPolicy* pol, char* why, size_t c
   g_rate = static_cast<double>(std::max<uint64_t>(cfg.rate, 1));
   g_pol = pol;
   g_interval_ms = pol != nullptr ? pol->migrate.interval_ms : 0;
-  copy(g_tiers, sizeof g_tiers, getenv("STRATA_TIERS"));
-  copy(g_policy, sizeof g_policy, getenv("STRATA_POLICY"));
-  copy(g_migrate, sizeof g_migrate, getenv("STRATA_MIGRATE"));
+  copy(g_tiers, sizeof g_tiers, cfg.tiers_spec);
+  copy(g_policy, sizeof g_policy, cfg.policy_spec);
+  copy(g_migrate, sizeof g_migrate, cfg.migrate_spec);
   g_start_ns = now_ns(CLOCK_REALTIME);
   std::string err;
   if (!heap::enable_side_heap(&err)) {
@@ -491,6 +491,10 @@ bool start(const ProfConfig& cfg, const CompiledPolicy* pol, char* why, size_t c
   std::snprintf(why, cap, "sampling one allocation per %llu KiB on average, writing %s",
                 static_cast<unsigned long long>(cfg.rate >> 10), g_path);
   return true;
+}
+
+void set_sampler(const char* name) {
+  copy(g_sampler, sizeof g_sampler, name);
 }
 
 bool take(size_t size) {

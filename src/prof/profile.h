@@ -22,7 +22,11 @@ extern bool g_on __attribute__((visibility("hidden")));
 
 struct ProfConfig {
   const char* path = nullptr;  // STRATA_PROFILE ("" / null = off)
-  uint64_t rate = 512 * 1024;  // STRATA_PROFILE_RATE: mean bytes between samples
+  uint64_t rate = 0;           // STRATA_PROFILE_RATE: mean bytes between samples
+  // The configuration as given, recorded in the profile's header (null = unset).
+  const char* tiers_spec = nullptr;
+  const char* policy_spec = nullptr;
+  const char* migrate_spec = nullptr;
 };
 
 // At init (single-threaded): turns profiling on. False with a reason.
@@ -45,7 +49,10 @@ void record(void* p, size_t size, const void* ra);
 // The block at p is being freed (any tier): forgets it if it was sampled.
 void forget(void* p);
 
-// ---- from the engine thread, once per interval ----
+// ---- from the migration engine ----
+// The hotness sampler in use, recorded in the header (at engine start).
+void set_sampler(const char* name);
+// Once per interval, on the engine thread:
 struct ChunkInfo {
   float heat;
   int8_t tier;

@@ -10,15 +10,11 @@
 #include <cstdint>
 
 #include "base/sys.h"
+#include "policy/config.h"  // kRegion* flags
 
 namespace strata {
 
 enum class RegionKind : uint8_t { kHeap = 0, kMmap = 1, kHint = 2 };
-
-// Region flags.
-inline constexpr uint16_t kRegionPinned = 1;  // never migrated (pin rule or strata_hint_range)
-inline constexpr uint16_t kRegionHot = 2;     // strata_hint_range(HOT): promote first
-inline constexpr uint16_t kRegionCold = 4;    // strata_hint_range(COLD): demote first
 
 struct Region {
   uintptr_t start;

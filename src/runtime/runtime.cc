@@ -19,11 +19,10 @@
 #include "src/runtime/region_map.h"
 #include "base/sys.h"
 #include "src/runtime/config_load.h"
+#include "src/runtime/metrics.h"
 #include "src/engine/engine.h"
 #include "src/prof/profile.h"
 #include "src/prof/sites.h"
-
-extern char** environ;
 
 namespace strata::rt {
 
@@ -43,6 +42,7 @@ constinit bool g_stats_to_stderr = false;  // STRATA_STATS=1 or stderr; otherwis
 constinit int g_stats_fd = -1;             // a copy of stderr taken at init (see init)
 constinit InterleaveState g_interleave;
 constinit char g_pmem_dir[256] = {};
+constinit char g_metrics_path[512] = {};  // STRATA_METRICS
 
 // The calling thread's hint stack; entries hold label + 1 and tier + 1 so the
 // zero-initialised TLS means "no hint".
@@ -175,15 +175,49 @@ void sum_mmaps(const Region& r, void* ctx) {
   s->count[r.tier] += 1;
 }
 
+// What the migration engine reads (engine::Sources): the ranges of a map,
+// copied under its lock.
+struct FillCtx {
+  engine::Range* out;
+  size_t cap;
+  size_t n;
+  bool mmaps_only;
+};
+void fill_one(const Region& r, void* c) {
+  auto* f = static_cast<FillCtx*>(c);
+  if (f->mmaps_only && r.kind != RegionKind::kMmap) return;
+  if (f->n < f->cap) f->out[f->n] = engine::Range{r.start, r.end, r.tier, r.flags};
+  ++f->n;
+}
+size_t fill_mmaps(engine::Range* out, size_t cap) {
+  FillCtx f{out, cap, 0, true};
+  region_map().for_each(fill_one, &f);
+  return f.n;
+}
+size_t fill_hints(engine::Range* out, size_t cap) {
+  FillCtx f{out, cap, 0, false};
+  hint_map().for_each(fill_one, &f);
+  return f.n;
+}
+void write_metrics() {
+  metrics::write(g_metrics_path);
+}
+
+// The region map's lock is taken before jemalloc's (heap::prefork): jemalloc
+// registered its own fork handlers before strata's init ran, and prepare
+// handlers run in reverse order of registration. It is never taken while a
+// jemalloc lock is held (only the os-range lock is, inside jemalloc's mmap calls).
 void atfork_prepare() {
   engine::prefork();
   prof::prefork();
   sites::prefork();
   hint_map().lock();
+  region_map().lock();
   heap::prefork();
 }
 void atfork_parent() {
   heap::postfork_parent();
+  region_map().unlock();
   hint_map().unlock();
   sites::postfork_parent();
   prof::postfork_parent();
@@ -191,6 +225,7 @@ void atfork_parent() {
 }
 void atfork_child() {
   heap::postfork_child();
+  region_map().unlock();
   hint_map().unlock();
   sites::postfork_child();
   prof::postfork_child();
@@ -211,19 +246,10 @@ void init() {
   pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
   resolve_libc();
   g_secure = getauxval(AT_SECURE) != 0;
-  // The environment, read once; secure-execution programs read none of it.
-  std::vector<std::string> names;
-  if (!g_secure && environ != nullptr) {
-    for (char** e = environ; *e != nullptr; ++e) {
-      if (std::strncmp(*e, "STRATA_", 7) != 0) continue;
-      const char* eq = std::strchr(*e, '=');
-      if (eq != nullptr) names.emplace_back(*e, static_cast<size_t>(eq - *e));
-    }
-  }
-  auto lookup = [&](const char* name) -> const char* { return g_secure ? nullptr : getenv(name); };
+  // The environment, read once, through the options table.
   LoadedConfig cfg;
   Diagnostics diag;
-  load_config(lookup, names, &cfg, &diag);
+  load_config_from_environ(g_secure, &cfg, &diag);
   set_log_level(static_cast<LogLevel>(cfg.log_level));
   for (const std::string& e : diag.errors) log_msg(LogLevel::kError, "%s", e.c_str());
   if (!diag.errors.empty() && cfg.strict) exit_strict();
@@ -245,7 +271,7 @@ void init() {
     const TierDef& t = cfg.policy.tiers[i];
     if (!heap::configure_tier(i, t, multi_node, &why)) {
       if (cfg.tiers_from_env) {
-        const char* v = getenv("STRATA_TIERS");
+        const char* v = cfg.env_text(Opt::kTiers);
         log_msg(LogLevel::kError,
                 "STRATA_TIERS=\"%s\": tier '%s' unavailable: %s (expected a usable tier); its "
                 "allocations go to the next tier",
@@ -273,6 +299,9 @@ void init() {
     prof::ProfConfig pc;
     pc.path = cfg.profile.c_str();
     pc.rate = cfg.profile_rate;
+    pc.tiers_spec = cfg.env_text(Opt::kTiers);
+    pc.policy_spec = cfg.env_text(Opt::kPolicy);
+    pc.migrate_spec = cfg.env_text(Opt::kMigrate);
     char why[256];
     profiling = prof::start(pc, &g_policy_storage, why, sizeof why);
     if (profiling)
@@ -286,7 +315,19 @@ void init() {
   heap::set_fast_path_allowed(!g_heap_rules && g_policy_storage.tiers[0].cap == 0);
   g_policy.store(&g_policy_storage, std::memory_order_release);
   STRATA_LOG(LogLevel::kInfo, "%d tier(s), %d rule(s)", n, g_policy_storage.nrules);
-  if (!g_secure) engine::start(&g_policy_storage, profiling, cfg.metrics.c_str(), cfg.strict);
+  if (!g_secure) {
+    std::snprintf(g_metrics_path, sizeof g_metrics_path, "%s", cfg.metrics.c_str());
+    engine::Config ec;
+    ec.pol = &g_policy_storage;
+    ec.sample_only = profiling;
+    ec.keep_running = g_metrics_path[0] != '\0';
+    ec.strict = cfg.strict;
+    ec.sampler_text = cfg.env_text(Opt::kSampler);
+    ec.src.mmaps = fill_mmaps;
+    ec.src.hints = fill_hints;
+    if (g_metrics_path[0] != '\0') ec.src.after_interval = write_metrics;
+    engine::start(ec);
+  }
 }
 
 int tier_of_address(const void* p) {
@@ -529,13 +570,6 @@ uint16_t hint_flags(const void* addr, int* tier) {
   if (!hint_map().find(reinterpret_cast<uintptr_t>(addr), &r)) return 0;
   if (tier != nullptr) *tier = r.tier;
   return r.flags;
-}
-
-size_t hint_count() {
-  return hint_map().size();
-}
-size_t hint_snapshot(Region* out, size_t cap) {
-  return hint_map().snapshot(out, cap);
 }
 
 const char* pmem_dir() {

@@ -6,13 +6,19 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "src/runtime/region_map.h"
 #include "policy/config.h"
+#include "src/prof/profile.h"
 
 namespace strata::rt {
 
 // True once the policy has a rule that can match a heap allocation.
 extern bool g_heap_rules __attribute__((visibility("hidden")));
+
+// The profiler's check on the fast paths of interpose/: true (and counted)
+// when this allocation is not sampled.
+inline bool not_sampled(size_t size) {
+  return prof::countdown(size);
+}
 
 // `ra` is the caller's return address (the call site), for site= rules.
 void* malloc_slow(size_t size, size_t align, bool zero, const void* ra = nullptr) noexcept;
@@ -57,10 +63,6 @@ int hint_pop();                   // new depth, or -errno
 int hint_range(void* addr, size_t len, int hint, int tier);
 // Recorded hint flags (kRegion*) of the range holding addr, 0 if none.
 uint16_t hint_flags(const void* addr, int* tier);
-// The recorded range hints, for the migration engine: count, and a copy of
-// up to cap of them in address order (returns how many there are).
-size_t hint_count();
-size_t hint_snapshot(Region* out, size_t cap);
 // Named persistent regions go to this directory ("" = none configured).
 const char* pmem_dir();
 
