@@ -16,8 +16,8 @@
 #include <string>
 
 #include "allocator/jemalloc_api.h"
-#include "base/log.h"
 #include "allocator/pmem2.h"
+#include "base/log.h"
 #include "base/sys.h"
 
 // jemalloc's dedicated "huge" arena (for allocations above oversize_threshold)
@@ -1093,7 +1093,6 @@ void snapshot_child() {
 
 }  // namespace
 
-void postfork_child() {
-}
+void postfork_child() {}
 
 }  // namespace strata::heap

@@ -20,8 +20,8 @@
 
 #include "allocator/heap.h"
 #include "base/log.h"
-#include "base/sys.h"
 #include "base/probe_table.h"
+#include "base/sys.h"
 #include "profiler/profile_format.h"
 #include "src/prof/sites.h"
 

@@ -12,9 +12,9 @@
 #include "base/log.h"
 #include "base/sys.h"
 #include "src/engine/engine.h"
+#include "src/prof/sites.h"
 #include "src/runtime/pmem_region.h"
 #include "src/runtime/runtime.h"
-#include "src/prof/sites.h"
 #include "strata/strata.h"
 
 #define STRATA_API extern "C" __attribute__((visibility("default")))

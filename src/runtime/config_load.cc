@@ -28,7 +28,6 @@ std::string fmt_size(uint64_t b) {
   return buf;
 }
 
-
 // ---- one function per option: false (or errors in diag) on a bad value ----
 
 bool apply_strict(const char* v, LoadedConfig* cfg, Diagnostics*) {
@@ -153,9 +152,8 @@ static_assert(sizeof kApply / sizeof kApply[0] == kOptCount, "one apply function
 // The order variables are read in (and their errors reported): the ones that
 // shape discovery and logging first, then sysfs is read, then the grammars
 // that refer to the tiers found.
-constexpr Opt kBeforeTopology[] = {Opt::kStrict,  Opt::kLog,     Opt::kStats,
-                                   Opt::kProfile, Opt::kProfileRate, Opt::kMetrics,
-                                   Opt::kSysfsRoot};
+constexpr Opt kBeforeTopology[] = {Opt::kStrict,      Opt::kLog,     Opt::kStats,    Opt::kProfile,
+                                   Opt::kProfileRate, Opt::kMetrics, Opt::kSysfsRoot};
 constexpr Opt kAfterTopology[] = {Opt::kTiers, Opt::kPolicy, Opt::kMigrate, Opt::kSampler,
                                   Opt::kPmemDir};
 constexpr bool read_once() {

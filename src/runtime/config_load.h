@@ -19,14 +19,14 @@ struct LoadedConfig {
   bool tiers_from_env = false;
   bool policy_from_env = false;
   // The defaults of the fields below come from the options table (policy/options.h).
-  bool strict = false;       // STRATA_STRICT
-  std::string stats;         // STRATA_STATS
-  std::string profile;       // STRATA_PROFILE
+  bool strict = false;        // STRATA_STRICT
+  std::string stats;          // STRATA_STATS
+  std::string profile;        // STRATA_PROFILE
   uint64_t profile_rate = 0;  // STRATA_PROFILE_RATE
-  std::string metrics;       // STRATA_METRICS
-  int log_level = 0;         // STRATA_LOG, as a LogLevel
-  std::string sysfs_root;    // STRATA_SYSFS_ROOT
-  std::string pmem_dir;      // STRATA_PMEM_DIR, else the first PMEM file-heap tier's path
+  std::string metrics;        // STRATA_METRICS
+  int log_level = 0;          // STRATA_LOG, as a LogLevel
+  std::string sysfs_root;     // STRATA_SYSFS_ROOT
+  std::string pmem_dir;       // STRATA_PMEM_DIR, else the first PMEM file-heap tier's path
   // Each variable as the environment gave it (given[i] false: unset), by Opt.
   bool given[kOptCount] = {};
   std::string text[kOptCount];

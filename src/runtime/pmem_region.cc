@@ -12,8 +12,8 @@
 #include <cstring>
 
 #include "allocator/heap.h"
-#include "base/log.h"
 #include "allocator/pmem2.h"
+#include "base/log.h"
 #include "base/sys.h"
 
 namespace strata::pmem_region {

@@ -16,13 +16,13 @@
 #include "allocator/heap.h"
 #include "allocator/jemalloc_api.h"
 #include "base/log.h"
-#include "src/runtime/region_map.h"
 #include "base/sys.h"
-#include "src/runtime/config_load.h"
-#include "src/runtime/metrics.h"
 #include "src/engine/engine.h"
 #include "src/prof/profile.h"
 #include "src/prof/sites.h"
+#include "src/runtime/config_load.h"
+#include "src/runtime/metrics.h"
+#include "src/runtime/region_map.h"
 
 namespace strata::rt {
 
