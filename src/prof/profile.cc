@@ -23,6 +23,7 @@
 #include "base/probe_table.h"
 #include "base/sys.h"
 #include "profiler/profile_format.h"
+#include "src/prof/internal.h"
 #include "src/prof/sites.h"
 
 namespace strata::prof {
@@ -30,59 +31,9 @@ namespace strata::prof {
 constinit bool g_on = false;
 __thread int64_t t_prof_left __attribute__((tls_model("initial-exec")));
 
-namespace {
-
-using profile::kMaxFrames;
-
-constexpr size_t kSites = 8192;    // distinct call stacks
-constexpr size_t kLive = 1 << 17;  // live sampled blocks (about 64 GiB of heap at the default rate)
-// The live table is split into stripes, each with its own lock, so threads
-// that sample at the same time (large blocks are sampled almost always) do
-// not queue on one lock. A block's stripe is the top bits of its hash.
-constexpr size_t kStripes = 64;
-constexpr size_t kPerStripe = kLive / kStripes;
-constexpr size_t kMaxChunkRecords = 4 << 20;  // 64 MiB of per-interval chunk history
-constexpr size_t kMaxMoves = 1 << 20;
-
-struct Site {
-  uint64_t key;  // hash of the frames, 0 = free slot
-  uint32_t nframes;
-  uintptr_t frames[kMaxFrames];
-  double allocs, frees, bytes_allocated, bytes_freed, lifetime_ns;
-  double heat_bi, bi;
-  double tier_bi[kMaxTiers];
-  double tier_bytes[kMaxTiers];  // bytes placed on each tier
-};
-
-struct Live {
-  uintptr_t p;  // 0 = free slot
-  uint32_t site;
-  double weight;  // bytes this sample stands for
-  double count;   // allocations it stands for
-  uint64_t t_ns;  // when it was allocated
-  uint64_t iv;    // engine interval it was allocated in
-};
-
-// Call site (the interposed call's return address) -> its Site: after the
-// first sample from a call site, later ones skip the unwinding. A site is
-// therefore one call site with the stack seen first, which is also what a
-// site=0xHASH rule matches. Entries are written once (site, then ra, release).
-constexpr size_t kRaSlots = 16384;
-struct RaEntry {
-  uintptr_t ra;  // 0 = free
-  uint32_t site;
-};
 constinit RaEntry* g_ra = nullptr;
-
 constinit sys::SpinLock g_lock;  // the site table's inserts and the ra cache
-
-struct alignas(64) Stripe {
-  sys::SpinLock lock;
-  size_t n = 0;  // entries in use
-};
 constinit Stripe g_stripes[kStripes];
-
-// Site counters are added to from every stripe and the engine thread.
 void add(double& field, double v) {
   std::atomic_ref<double>(field).fetch_add(v, std::memory_order_relaxed);
 }
@@ -90,20 +41,7 @@ void add(double& field, double v) {
 constinit Site* g_sites = nullptr;
 constinit Live* g_live = nullptr;
 constinit bool g_any_live = false;  // set at the first sample: frees before it skip the lookup
-
-// A thread's allocation and free counts for the site it sampled last, added
-// to the site when the thread samples another site or every kFlushEvery
-// samples: threads sampling the same site (large blocks are sampled almost
-// always) would otherwise fight over its cache line on every sample.
-constexpr uint32_t kFlushEvery = 16;
-struct Pending {
-  uint32_t site;  // + 1; 0 = nothing pending
-  uint32_t samples;
-  double allocs, bytes_allocated, frees, bytes_freed, lifetime_ns;
-  double tier_bytes[kMaxTiers];
-};
 __thread Pending t_pending __attribute__((tls_model("initial-exec")));
-
 void flush_pending() {
   Pending& p = t_pending;
   if (p.site == 0) return;
@@ -144,22 +82,14 @@ constinit uintptr_t g_self_hi = 0;
 constinit uint32_t g_interval_ms = 0;
 constinit uint64_t g_iv = 0;     // engine intervals accounted so far
 constinit bool g_child = false;  // a forked child (its profile is PATH.PID)
-
 __thread uint64_t t_rng __attribute__((tls_model("initial-exec")));
+constinit History* g_hist = nullptr;
 
-// History written by the engine thread (and read at exit, or by it).
-struct History {
-  std::vector<profile::IntervalRecord> intervals;
-  std::vector<uint64_t> first_chunk;  // per interval: index into chunks
-  std::vector<uint32_t> nchunks;
-  std::vector<profile::ChunkRecord> chunks;
-  std::vector<profile::MoveRecord> moves;
-  uint32_t stride = 1;  // chunk lists are kept for every stride-th interval
-  bool keep_chunks = true;
-};
-History* g_hist = nullptr;
+Live* stripe_slots(size_t s) {
+  return g_live + s * kPerStripe;
+}
 
-using sys::now_ns;
+namespace {
 
 // Bytes to the next sample: exponential with mean g_rate.
 int64_t next_gap() {
@@ -180,12 +110,10 @@ void* map_table(size_t bytes) {
 size_t stripe_of(uintptr_t p) {
   return static_cast<size_t>(mix64(p) >> 58);  // 64 stripes
 }
+
 // Slot of p within its stripe's part of g_live.
 size_t live_home(uintptr_t p) {
   return static_cast<size_t>(mix64(p)) & (kPerStripe - 1);
-}
-Live* stripe_slots(size_t s) {
-  return g_live + s * kPerStripe;
 }
 
 // Under the stripe's lock. Returns the slot of p, or kPerStripe.
@@ -223,219 +151,6 @@ size_t site_slot(const uintptr_t* frames, uint32_t n) {
   }
   ++g_dropped_sites;
   return kSites;
-}
-
-// The addresses an object's PT_LOAD segments span ([lo, hi); lo > hi if none).
-void load_bounds(const dl_phdr_info* info, uintptr_t* lo, uintptr_t* hi) {
-  *lo = UINTPTR_MAX;
-  *hi = 0;
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type != PT_LOAD) continue;
-    *lo = std::min<uintptr_t>(*lo, info->dlpi_addr + ph.p_vaddr);
-    *hi = std::max<uintptr_t>(*hi, info->dlpi_addr + ph.p_vaddr + ph.p_memsz);
-  }
-}
-
-// The running program's path, in buf.
-const char* exe_path(char* buf, size_t cap) {
-  long n = readlink("/proc/self/exe", buf, cap - 1);
-  buf[n > 0 ? n : 0] = '\0';
-  return buf;
-}
-
-int find_self(dl_phdr_info* info, size_t, void* ctx) {
-  auto addr = reinterpret_cast<uintptr_t>(ctx);
-  uintptr_t lo = 0;
-  uintptr_t hi = 0;
-  load_bounds(info, &lo, &hi);
-  if (addr - lo < hi - lo) {
-    g_self_lo = lo;
-    g_self_hi = hi;
-    return 1;
-  }
-  return 0;
-}
-
-void copy(char* dst, size_t cap, const char* src) {
-  std::snprintf(dst, cap, "%s", src != nullptr ? src : "");
-}
-
-void set_path(pid_t pid, bool child) {
-  const char* pct = std::strstr(g_template, "%p");
-  if (pct != nullptr) {
-    std::snprintf(g_path, sizeof g_path, "%.*s%d%s", static_cast<int>(pct - g_template), g_template,
-                  static_cast<int>(pid), pct + 2);
-  } else if (child) {
-    std::snprintf(g_path, sizeof g_path, "%s.%d", g_template, static_cast<int>(pid));
-  } else {
-    copy(g_path, sizeof g_path, g_template);
-  }
-}
-
-// ---- writing ----
-
-struct ModuleCtx {
-  profile::Writer* w;
-};
-
-int write_module(dl_phdr_info* info, size_t, void* ctx) {
-  auto* mc = static_cast<ModuleCtx*>(ctx);
-  profile::ModuleRecord m;
-  uintptr_t lo = 0;
-  uintptr_t hi = 0;
-  load_bounds(info, &lo, &hi);
-  char build_id[64];
-  size_t build_id_len = 0;
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type == PT_NOTE && build_id_len == 0) {
-      // Notes: namesz, descsz, type, name (padded to 4), desc (padded to 4).
-      const auto* p = reinterpret_cast<const unsigned char*>(info->dlpi_addr + ph.p_vaddr);
-      const unsigned char* end = p + ph.p_memsz;
-      while (p + sizeof(ElfW(Nhdr)) <= end) {
-        const auto* nh = reinterpret_cast<const ElfW(Nhdr)*>(p);
-        const unsigned char* name = p + sizeof *nh;
-        const unsigned char* desc = name + ((nh->n_namesz + 3) & ~3U);
-        if (desc + nh->n_descsz > end) break;
-        if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
-            std::memcmp(name, "GNU", 4) == 0 && nh->n_descsz <= sizeof build_id) {
-          std::memcpy(build_id, desc, nh->n_descsz);
-          build_id_len = nh->n_descsz;
-          break;
-        }
-        p = desc + ((nh->n_descsz + 3) & ~3U);
-      }
-    }
-  }
-  if (hi <= lo) return 0;
-  char exe[512];
-  const char* path = info->dlpi_name;
-  if (path == nullptr || path[0] == '\0') path = exe_path(exe, sizeof exe);
-  m.base = info->dlpi_addr;
-  m.start = lo;
-  m.end = hi;
-  m.path = path;
-  m.build_id = std::string_view(build_id, build_id_len);
-  mc->w->module(m);
-  return 0;
-}
-
-// The same hash site= rules match (sites::locate).
-uint64_t hash_of(uintptr_t ra) {
-  sites::SiteInfo si;
-  return sites::locate(reinterpret_cast<const void*>(ra), &si) ? si.hash : 0;
-}
-
-bool write_to(const char* path) {
-  heap::ReentrancyGuard guard;
-  char tmp[600];
-  std::snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, static_cast<int>(getpid()));
-  int fd = ::open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    log_msg(LogLevel::kError, "STRATA_PROFILE=\"%s\": cannot write %s: %s", g_template, tmp,
-            std::strerror(errno));
-    return false;
-  }
-  static char buf[1 << 16];
-  profile::Writer w(fd, buf, sizeof buf);
-  char exe[512];
-  exe_path(exe, sizeof exe);
-  profile::HeaderRecord h;
-  h.pid = static_cast<int32_t>(getpid());
-  h.start_ns = g_start_ns;
-  h.end_ns = now_ns(CLOCK_REALTIME);
-  h.interval_ms = g_interval_ms;
-  h.exe = exe;
-  h.sampler = g_sampler;
-  h.tiers_spec = g_tiers;
-  h.policy_spec = g_policy;
-  h.migrate_spec = g_migrate;
-  w.header(h);
-  for (int t = 0; g_pol != nullptr && t < g_pol->ntiers; ++t) {
-    const TierDef& d = g_pol->tiers[t];
-    profile::TierRecord tr;
-    tr.index = static_cast<uint8_t>(t);
-    tr.name = d.name;
-    tr.kind = tier_kind_name(d.kind);
-    tr.cap = d.cap;
-    tr.first_node = d.kind == TierKind::kPmemFile || d.nodes.empty() ? -1 : d.nodes.first();
-    w.tier(tr);
-  }
-  ModuleCtx mc{&w};
-  dl_iterate_phdr(write_module, &mc);
-  // Sites: a copy of each under the lock, written outside it.
-  for (size_t i = 0; i < kSites; ++i) {
-    g_lock.lock();
-    const Site s = g_sites[i];
-    g_lock.unlock();
-    if (s.key == 0) continue;
-    profile::SiteRecord r;
-    r.nframes = std::min<uint32_t>(s.nframes, kMaxFrames);
-    for (uint32_t f = 0; f < r.nframes; ++f) r.frames[f] = s.frames[f];
-    r.hash = r.nframes > 0 ? hash_of(s.frames[0]) : 0;
-    r.allocs = static_cast<uint64_t>(std::llround(s.allocs));
-    r.frees = static_cast<uint64_t>(std::llround(s.frees));
-    r.bytes_allocated = static_cast<uint64_t>(std::llround(s.bytes_allocated));
-    r.bytes_freed = static_cast<uint64_t>(std::llround(s.bytes_freed));
-    r.live_bytes = r.bytes_allocated > r.bytes_freed ? r.bytes_allocated - r.bytes_freed : 0;
-    r.lifetime_ns = static_cast<uint64_t>(std::llround(s.lifetime_ns));
-    r.heat_byte_intervals = s.heat_bi;
-    r.byte_intervals = s.bi;
-    int placed = -1;
-    for (int t = 0; t < kMaxTiers; ++t) {
-      r.tier_byte_intervals[t] = s.tier_bi[t];
-      if (s.tier_bytes[t] > 0 && (placed < 0 || s.tier_bytes[t] > s.tier_bytes[placed])) placed = t;
-    }
-    r.placed_tier = static_cast<int8_t>(placed);
-    w.site(r);
-  }
-  if (g_hist != nullptr) {
-    const History& hs = *g_hist;
-    for (size_t i = 0; i < hs.intervals.size(); ++i) {
-      const uint32_t nc = hs.nchunks[i];
-      w.interval(hs.intervals[i],
-                 std::span<const profile::ChunkRecord>(hs.chunks.data() + hs.first_chunk[i], nc));
-    }
-    for (const profile::MoveRecord& m : hs.moves) w.move(m);
-  }
-  bool ok = w.finish();
-  int err = w.error();
-  if (::close(fd) != 0 && ok) {
-    ok = false;
-    err = errno;
-  }
-  if (!ok || ::rename(tmp, path) != 0) {
-    if (ok) err = errno;
-    ::unlink(tmp);
-    log_msg(LogLevel::kError, "STRATA_PROFILE=\"%s\": writing %s failed: %s", g_template, path,
-            std::strerror(err));
-    return false;
-  }
-  STRATA_LOG(LogLevel::kInfo, "profile written to %s (%llu bytes)", path,
-             static_cast<unsigned long long>(w.bytes_written()));
-  return true;
-}
-
-// Keeps the chunk history within kMaxChunkRecords: doubles the stride and
-// drops the chunk lists of the intervals that fall between.
-void thin_history() {
-  History& hs = *g_hist;
-  hs.stride *= 2;
-  std::vector<profile::ChunkRecord> kept;
-  kept.reserve(hs.chunks.size() / 2 + 1);
-  for (size_t i = 0; i < hs.intervals.size(); ++i) {
-    const uint64_t first = hs.first_chunk[i];
-    const uint32_t n = hs.nchunks[i];
-    hs.first_chunk[i] = kept.size();
-    if (hs.intervals[i].index % hs.stride != 0) {
-      hs.nchunks[i] = 0;
-      continue;
-    }
-    kept.insert(kept.end(), hs.chunks.begin() + static_cast<ptrdiff_t>(first),
-                hs.chunks.begin() + static_cast<ptrdiff_t>(first + n));
-  }
-  hs.chunks.swap(kept);
 }
 
 }  // namespace
@@ -611,108 +326,18 @@ void forget(void* p) {
   pend.lifetime_ns += static_cast<double>(now_ns(CLOCK_MONOTONIC_COARSE) - l.t_ns) * l.count;
 }
 
-void account(ChunkLookup lookup, void* ctx) {
-  if (!g_on) return;
-  // Blocks allocated less than three intervals ago are left out: being
-  // written for the first time (initialisation) is not use, and the heat
-  // model needs a few intervals to forget it.
-  constexpr uint64_t kSettle = 3;
-  const uint64_t iv = __atomic_add_fetch(&g_iv, 1, __ATOMIC_RELAXED);
-  for (size_t s = 0; s < kStripes; ++s) {
-    Stripe& st = g_stripes[s];
-    const Live* v = stripe_slots(s);
-    st.lock.lock();
-    for (size_t i = 0; st.n != 0 && i < kPerStripe; ++i) {
-      const Live& l = v[i];
-      if (l.p == 0 || iv - l.iv < kSettle) continue;
-      Site& site = g_sites[l.site];
-      ChunkInfo ci{0, -1};
-      if (!lookup(l.p >> profile::kChunkShift, &ci, ctx)) continue;  // not resident yet
-      add(site.bi, l.weight);
-      add(site.heat_bi, l.weight * ci.heat);
-      if (ci.tier >= 0 && ci.tier < kMaxTiers) add(site.tier_bi[ci.tier], l.weight);
-    }
-    st.lock.unlock();
-  }
-}
-
-void begin_interval(uint64_t index, const uint64_t resident[kMaxTiers], uint64_t promoted_bytes,
-                    uint64_t demoted_bytes, uint32_t promoted, uint32_t demoted, uint32_t failures,
-                    uint32_t nchunks) {
-  if (!g_on) return;
-  History& hs = *g_hist;
-  profile::IntervalRecord r;
-  r.index = static_cast<uint32_t>(index);
-  r.time_ns = now_ns(CLOCK_REALTIME) - g_start_ns;
-  for (int t = 0; t < kMaxTiers; ++t) r.resident[t] = resident[t];
-  r.promoted_bytes = promoted_bytes;
-  r.demoted_bytes = demoted_bytes;
-  r.promoted = promoted;
-  r.demoted = demoted;
-  r.failures = failures;
-  if (hs.chunks.size() + nchunks > kMaxChunkRecords) thin_history();
-  hs.keep_chunks = r.index % hs.stride == 0;
-  hs.intervals.push_back(r);
-  hs.first_chunk.push_back(hs.chunks.size());
-  hs.nchunks.push_back(0);
-}
-
-void add_chunk(uint64_t id, float heat, int tier, uint64_t bytes) {
-  if (!g_on || g_hist->intervals.empty() || !g_hist->keep_chunks) return;
-  History& hs = *g_hist;
-  profile::ChunkRecord c;
-  c.id = id;
-  c.heat = heat;
-  c.tier = static_cast<int8_t>(tier);
-  c.bytes = static_cast<uint32_t>(std::min<uint64_t>(bytes, UINT32_MAX));
-  hs.chunks.push_back(c);
-  ++hs.nchunks.back();
-}
-
-void add_move(uint64_t interval, const Move& m, uint64_t bytes) {
-  if (!g_on || g_hist->moves.size() >= kMaxMoves) return;
-  profile::MoveRecord r;
-  r.interval = static_cast<uint32_t>(interval);
-  r.chunk = m.chunk;
-  r.from = static_cast<int8_t>(m.from);
-  r.to = static_cast<int8_t>(m.to);
-  r.bytes = bytes;
-  r.reason = m.reason;
-  g_hist->moves.push_back(r);
-}
-
-void poll_control() {
-  if (!g_on) return;
-  char ctl[560];
-  std::snprintf(ctl, sizeof ctl, "%s.dump", g_path);
-  if (::access(ctl, F_OK) != 0) return;
-  ::unlink(ctl);
-  write_to(g_path);
-}
-
-void write_final() {
-  if (!g_on) return;
-  flush_pending();  // the exiting thread's (other threads hold at most kFlushEvery samples each)
-  write_to(g_path);
-}
-
-bool wants_quick_exit_write() {
-  if (!g_on) return false;
-  if (!g_child) return true;
-  const uint64_t lived = now_ns(CLOCK_REALTIME) - g_start_ns;
-  return lived >= static_cast<uint64_t>(std::max<uint32_t>(g_interval_ms, 100)) * 1000000ULL;
-}
-
 void prefork() {
   if (!g_on) return;
   g_lock.lock();
   for (Stripe& s : g_stripes) s.lock.lock();
 }
+
 void postfork_parent() {
   if (!g_on) return;
   for (Stripe& s : g_stripes) s.lock.unlock();
   g_lock.unlock();
 }
+
 void postfork_child() {
   if (!g_on) return;
   for (Stripe& s : g_stripes) s.lock.unlock();
