@@ -27,9 +27,17 @@ extern __thread ThreadState t_state __attribute__((tls_model("initial-exec")));
 
 // Marks the calling thread as inside strata for a scope: its allocations go
 // straight to the tier-0 heap (no policy, no site lookup).
+}  // namespace strata::heap
+namespace strata::sigdefer {
+void deliver_pending();  // allocator/sigdefer.h
+}  // namespace strata::sigdefer
+namespace strata::heap {
+// Signals deferred meanwhile (allocator/sigdefer.h) are raised when it ends.
 struct ReentrancyGuard {
   ReentrancyGuard() { ++t_state.depth; }
-  ~ReentrancyGuard() { --t_state.depth; }
+  ~ReentrancyGuard() {
+    if (--t_state.depth == 0) sigdefer::deliver_pending();
+  }
   ReentrancyGuard(const ReentrancyGuard&) = delete;
   ReentrancyGuard& operator=(const ReentrancyGuard&) = delete;
 };
@@ -45,8 +53,13 @@ inline constexpr uintptr_t kT0Key = STRATA_T0_KEY;
 // UINTPTR_MAX when slots are smaller than 1 TiB or nothing is reserved.
 extern uintptr_t g_t0_key __attribute__((visibility("hidden")));
 // Heaps bootstrapped, no heap placement rule, tier 0 uncapped: malloc goes
-// straight to jemalloc (whose automatic arenas are tier 0). 0: slow path;
-// 1: fast path; 2: fast path behind the profiler's per-thread countdown.
+// straight to jemalloc (whose automatic arenas are tier 0). g_fast holds a
+// FastMode; the assembly fast path compares it with STRATA_FAST_ON.
+enum FastMode : uint8_t {
+  kFastOff = STRATA_FAST_OFF,            // slow path
+  kFastOn = STRATA_FAST_ON,              // jemalloc directly
+  kFastProfiled = STRATA_FAST_PROFILED,  // jemalloc behind the profiler's countdown
+};
 extern uint8_t g_fast asm("strata_g_fast") __attribute__((visibility("hidden")));
 
 // Called on a thread's first allocation: bootstraps the heaps if needed and
@@ -71,6 +84,9 @@ void* alloc(int tier, size_t size, size_t align, bool zero);
 void dalloc(void* p, int tier);
 // Resize in place or move within the same tier.
 void* ralloc(void* p, int tier, size_t size);
+// jemalloc's xallocx on a block of this tier (resize in place only), with the
+// tier's capacity accounting: returns the new usable size.
+size_t xalloc(void* p, int tier, size_t size, size_t extra);
 size_t usable_size(const void* p);
 
 // ---- configuration (runtime init, single-threaded in practice) ----

@@ -18,4 +18,23 @@
 #define STRATA_T0_SHIFT 40
 #define STRATA_T0_KEY 0x20
 
+/* The values of strata_g_fast (heap::g_fast, heap::FastMode), compared with by
+ * malloc's assembly fast path: the slow path; jemalloc directly; jemalloc
+ * behind the profiler's per-thread countdown. */
+#define STRATA_FAST_OFF 0
+#define STRATA_FAST_ON 1
+#define STRATA_FAST_PROFILED 2
+
+/* Heat, migration, the profile format and the heap's per-chunk VMAs all work
+ * on 2 MiB chunks (one huge page): chunk id = address >> STRATA_CHUNK_SHIFT. */
+#define STRATA_CHUNK_SHIFT 21
+
+#ifdef __cplusplus
+#include <cstdint>
+namespace strata {
+inline constexpr unsigned kChunkShift = STRATA_CHUNK_SHIFT;
+inline constexpr uintptr_t kChunkBytes = uintptr_t{1} << kChunkShift;
+}  // namespace strata
+#endif
+
 #endif

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 
 #include "base/sys.h"
 
@@ -39,7 +40,27 @@ void log_msg(LogLevel l, const char* fmt, ...) {
     if (m < 0) m = 0;
     n += m;
     if (n > static_cast<int>(sizeof buf) - 2) n = static_cast<int>(sizeof buf) - 2;
-    buf[n++] = '\n';
+    // One line, whatever the values in it: control characters are escaped.
+    char out[sizeof buf * 2];
+    size_t o = 0;
+    for (int i = 0; i < n && o + 5 < sizeof out; ++i) {
+      const auto c = static_cast<unsigned char>(buf[i]);
+      if (c >= 0x20 && c != 0x7f) {
+        out[o++] = static_cast<char>(c);
+      } else if (c == '\n' || c == '\t' || c == '\r') {
+        out[o++] = '\\';
+        out[o++] = c == '\n' ? 'n' : (c == '\t' ? 't' : 'r');
+      } else {
+        static const char kHex[] = "0123456789abcdef";
+        out[o++] = '\\';
+        out[o++] = 'x';
+        out[o++] = kHex[c >> 4];
+        out[o++] = kHex[c & 15];
+      }
+    }
+    out[o++] = '\n';
+    sys::write_all(STDERR_FILENO, out, o);
+    return;
   }
   sys::write_all(STDERR_FILENO, buf, static_cast<size_t>(n));
 }
@@ -48,6 +69,16 @@ void exit_strict() {
   log_msg(LogLevel::kError,
           "STRATA_STRICT=1: configuration errors are fatal, exiting with status 2");
   _exit(2);
+}
+
+void assert_fail(const char* file, int line, const char* cond) {
+  char buf[512];
+  int n =
+      std::snprintf(buf, sizeof buf, "strata: assertion failed at %s:%d: %s\n", file, line, cond);
+  if (n < 0) n = 0;
+  if (n > static_cast<int>(sizeof buf) - 1) n = static_cast<int>(sizeof buf) - 1;
+  sys::write_all(STDERR_FILENO, buf, static_cast<size_t>(n));
+  std::abort();
 }
 
 }  // namespace strata

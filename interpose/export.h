@@ -24,7 +24,7 @@ namespace strata::interpose {
 
 // Heaps ready, no placement rule, tier 0 uncapped, no profiler.
 inline bool fast_path_ok() {
-  return STRATA_LIKELY(heap::g_fast == 1);
+  return STRATA_LIKELY(heap::g_fast == heap::kFastOn);
 }
 
 // Slot 0 at its fixed address (allocator/layout.h): jemalloc's automatic
@@ -38,11 +38,11 @@ inline bool is_tier0(const void* p) {
 // countdown (counted here; the one that ends it is sampled on the slow path).
 inline bool fast_or_counted(size_t size) {
   const uint8_t f = heap::g_fast;
-  return STRATA_LIKELY(f == 1) || (f == 2 && rt::not_sampled(size));
+  return STRATA_LIKELY(f == heap::kFastOn) || (f == heap::kFastProfiled && rt::not_sampled(size));
 }
 
 inline void* alloc(size_t size, const void* ra) noexcept {
-  if (STRATA_LIKELY(heap::g_fast == 1)) return strata_je_malloc(size);
+  if (STRATA_LIKELY(heap::g_fast == heap::kFastOn)) return strata_je_malloc(size);
   return strata_malloc_not_fast(size, ra);
 }
 

@@ -10,8 +10,8 @@
  * does not emit conditional tail calls. Other architectures use the C++
  * definitions (STRATA_ASM_FASTPATH unset).
  *
- *   malloc: strata_g_fast == 1 (heaps ready, no heap rule, tier 0 uncapped,
- *           no profiler): jemalloc's malloc. Otherwise
+ *   malloc: strata_g_fast == STRATA_FAST_ON (heaps ready, no heap rule,
+ *           tier 0 uncapped, no profiler): jemalloc's malloc. Otherwise
  *           strata_malloc_not_fast(size, caller's return address).
  *   free:   (p >> 40) == STRATA_T0_KEY (slot 0, tier 0's automatic arenas,
  *           allocator/layout.h): jemalloc's free. Otherwise
@@ -29,7 +29,7 @@
         .p2align 5
 malloc:
 __libc_malloc:
-        cmpb    $1, strata_g_fast(%rip)
+        cmpb    $STRATA_FAST_ON, strata_g_fast(%rip)
         je      strata_je_malloc
         movq    (%rsp), %rsi
         jmp     strata_malloc_not_fast

@@ -45,8 +45,8 @@ STRATA_EXPORT void* rallocx(void* p, size_t size, int flags) noexcept {
 
 STRATA_EXPORT size_t xallocx(void* p, size_t size, size_t extra, int flags) noexcept {
   // In-place resize only; alignment cannot change in place.
-  if (strata::heap::tier_of(p) >= 0 && align_of(flags) == 0)
-    return strata_je_xallocx(p, size, extra, 0);
+  const int tier = strata::heap::tier_of(p);
+  if (tier >= 0 && align_of(flags) == 0) return strata::heap::xalloc(p, tier, size, extra);
   return strata::rt::usable_size(p);
 }
 

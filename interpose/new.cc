@@ -1,5 +1,17 @@
 // Every replaceable operator new/delete (C++17: sized, aligned, nothrow).
+//
+// libstrata links its own C++ runtime statically, hidden (so that loading it
+// costs no libstdc++.so): out of memory is therefore handled with the
+// program's C++ runtime, found with dlsym, never the private copy. The
+// program's new-handler is the one it set with std::set_new_handler, its
+// std::bad_alloc is thrown and unwound by its own unwinder, and the nothrow
+// forms are the program's (which call the throwing ones and catch), so no
+// exception ever crosses between the two runtimes. This file catches nothing.
+#include <dlfcn.h>
+
+#include <atomic>
 #include <cstddef>
+#include <cstdlib>
 #include <new>
 
 #include "interpose/export.h"
@@ -12,48 +24,84 @@ using strata::interpose::dealloc;
 
 namespace {
 
+using GetHandlerFn = std::new_handler (*)();
+using ThrowFn = void (*)();
+using NothrowFn = void* (*)(size_t, const std::nothrow_t&);
+using NothrowAlignedFn = void* (*)(size_t, std::align_val_t, const std::nothrow_t&);
+
+// A symbol of the program's C++ runtime (libstrata's own copy is hidden, so
+// RTLD_DEFAULT and RTLD_NEXT never find it); nullptr when the program has none.
+template <typename Fn>
+Fn host_symbol(std::atomic<void*>* cache, void* handle, const char* name) {
+  void* f = cache->load(std::memory_order_acquire);
+  if (f == nullptr) {
+    f = dlsym(handle, name);
+    cache->store(f, std::memory_order_release);
+  }
+  return reinterpret_cast<Fn>(f);
+}
+
+constinit std::atomic<void*> g_get_handler{nullptr};
+constinit std::atomic<void*> g_throw{nullptr};
+constinit std::atomic<void*> g_nothrow{nullptr};
+constinit std::atomic<void*> g_nothrow_aligned{nullptr};
+
+[[noreturn]] void throw_bad_alloc() {
+  if (auto t = host_symbol<ThrowFn>(&g_throw, RTLD_DEFAULT, "_ZSt17__throw_bad_allocv")) t();
+  // No C++ runtime in the program (a C program calling operator new by its
+  // mangled name): nothing could catch an exception.
+  std::abort();
+}
+
 // Standard semantics: call the new-handler until it succeeds or gives up.
 void* new_impl(size_t size, size_t align, const void* ra) {
   for (;;) {
     void* p = align != 0 ? alloc_aligned(align, size, ra) : alloc(size, ra);
     if (STRATA_LIKELY(p != nullptr)) return p;
-    std::new_handler h = std::get_new_handler();
-    if (h == nullptr) throw std::bad_alloc();
+    auto get = host_symbol<GetHandlerFn>(&g_get_handler, RTLD_DEFAULT, "_ZSt15get_new_handlerv");
+    std::new_handler h = get != nullptr ? get() : nullptr;
+    if (h == nullptr) throw_bad_alloc();
     h();
   }
 }
 
+// Out of memory: the program's nothrow operator new, which calls ours (the
+// throwing one: new-handler, then bad_alloc) and catches in its own frame.
 void* new_nothrow(size_t size, size_t align, const void* ra) noexcept {
-  try {
-    return new_impl(size, align, ra);
-  } catch (...) {
-    return nullptr;
+  void* p = align != 0 ? alloc_aligned(align, size, ra) : alloc(size, ra);
+  if (STRATA_LIKELY(p != nullptr)) return p;
+  if (align == 0) {
+    if (auto f = host_symbol<NothrowFn>(&g_nothrow, RTLD_NEXT, "_ZnwmRKSt9nothrow_t"))
+      return f(size, std::nothrow);
+  } else if (auto f = host_symbol<NothrowAlignedFn>(&g_nothrow_aligned, RTLD_NEXT,
+                                                    "_ZnwmSt11align_val_tRKSt9nothrow_t")) {
+    return f(size, static_cast<std::align_val_t>(align), std::nothrow);
   }
+  // No C++ runtime in the program: one more attempt, no handler to call.
+  return align != 0 ? alloc_aligned(align, size, ra) : alloc(size, ra);
 }
 
 }  // namespace
 
 STRATA_NEW_EXPORT void* operator new(size_t n) {
-  if (STRATA_LIKELY(strata::heap::g_fast == 1)) {
+  if (STRATA_LIKELY(strata::heap::g_fast == strata::heap::kFastOn)) {
     void* p = strata_je_malloc(n);
     if (STRATA_LIKELY(p != nullptr)) return p;
   }
   return new_impl(n, 0, STRATA_RA);
 }
 STRATA_NEW_EXPORT void* operator new[](size_t n) {
-  if (STRATA_LIKELY(strata::heap::g_fast == 1)) {
+  if (STRATA_LIKELY(strata::heap::g_fast == strata::heap::kFastOn)) {
     void* p = strata_je_malloc(n);
     if (STRATA_LIKELY(p != nullptr)) return p;
   }
   return new_impl(n, 0, STRATA_RA);
 }
 STRATA_NEW_EXPORT void* operator new(size_t n, const std::nothrow_t&) noexcept {
-  void* p = alloc(n, STRATA_RA);
-  return STRATA_LIKELY(p != nullptr) ? p : new_nothrow(n, 0, STRATA_RA);
+  return new_nothrow(n, 0, STRATA_RA);
 }
 STRATA_NEW_EXPORT void* operator new[](size_t n, const std::nothrow_t&) noexcept {
-  void* p = alloc(n, STRATA_RA);
-  return STRATA_LIKELY(p != nullptr) ? p : new_nothrow(n, 0, STRATA_RA);
+  return new_nothrow(n, 0, STRATA_RA);
 }
 STRATA_NEW_EXPORT void* operator new(size_t n, std::align_val_t a) {
   return new_impl(n, static_cast<size_t>(a), STRATA_RA);

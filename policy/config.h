@@ -174,10 +174,20 @@ bool glob_match(std::string_view pattern, std::string_view text);
 
 // ------------------------------------------------------------------- parsing
 // One message per problem: "STRATA_X=\"value\": column N: what (expected ...)".
+// The value is quoted as a short escaped excerpt (see excerpt()).
 struct Diagnostics {
+  static constexpr size_t kExcerpt = 64;     // bytes of a value quoted in a message
+  static constexpr size_t kPerVariable = 5;  // messages printed per variable
   std::vector<std::string> errors;
   void add(std::string_view var, std::string_view value, size_t column, const std::string& what);
+  // The messages to print: the first per_var of each variable, then one
+  // "VAR: ... and N more errors" line for each variable that had more.
+  std::vector<std::string> lines(size_t per_var = kPerVariable) const;
 };
+
+// At most max bytes of s, control characters, '"' and '\\' escaped (\n, \t, \r,
+// \xNN), "..." appended when s was longer: safe to print on one line.
+std::string excerpt(std::string_view s, size_t max);
 
 bool parse_size(std::string_view s, uint64_t* out);
 bool parse_bool(std::string_view s, bool* out);

@@ -1,23 +1,47 @@
 // The lexing the grammars share: trimming, splitting, columns, sizes, booleans,
 // and the one-line error format (Diagnostics).
-#include "policy/lex.h"
+#include "policy/config.h"
 
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstring>
 
-#include "policy/config.h"
+#include "policy/lex.h"
 
 namespace strata {
 
 using namespace lex;  // NOLINT(google-build-using-namespace): the shared lexing helpers
 
+std::string excerpt(std::string_view s, size_t max) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  size_t i = 0;
+  for (; i < s.size() && i < max; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (i < s.size()) out += "...";
+  return out;
+}
+
 void Diagnostics::add(std::string_view var, std::string_view value, size_t column,
                       const std::string& what) {
   std::string m(var);
   m += "=\"";
-  m += value;
+  m += excerpt(value, kExcerpt);
   m += "\": column ";
   m += std::to_string(column);
   m += ": ";
@@ -63,7 +87,7 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
 }
 
 std::string quote(std::string_view s) {
-  return "'" + std::string(s) + "'";
+  return "'" + excerpt(s, 40) + "'";
 }
 
 // Decimal digits only (no sign, at most 10), value at most `max`.
@@ -128,16 +152,31 @@ bool parse_size(std::string_view s, uint64_t* out) {
 }
 
 bool parse_bool(std::string_view s, bool* out) {
-  s = trim(s);
-  if (s == "1" || s == "true" || s == "yes" || s == "on") {
+  if (s == "1") {
     *out = true;
     return true;
   }
-  if (s == "0" || s == "false" || s == "no" || s == "off" || s.empty()) {
+  if (s == "0") {
     *out = false;
     return true;
   }
   return false;
+}
+
+std::vector<std::string> Diagnostics::lines(size_t per_var) const {
+  std::vector<std::string> out;
+  std::vector<std::pair<std::string, size_t>> seen;  // variable, errors so far
+  for (const std::string& e : errors) {
+    std::string var = e.substr(0, e.find('='));
+    auto it = std::find_if(seen.begin(), seen.end(), [&](const auto& p) { return p.first == var; });
+    if (it == seen.end()) it = seen.insert(seen.end(), {var, 0});
+    if (++it->second <= per_var) out.push_back(e);
+  }
+  for (const auto& [var, n] : seen)
+    if (n > per_var)
+      out.push_back(var + ": ... and " + std::to_string(n - per_var) + " more error" +
+                    (n - per_var == 1 ? "" : "s"));
+  return out;
 }
 
 }  // namespace strata

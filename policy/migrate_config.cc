@@ -1,10 +1,11 @@
 // The STRATA_MIGRATE and STRATA_SAMPLER grammars (the migration engine's settings).
+#include "policy/config.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstring>
 
-#include "policy/config.h"
 #include "policy/lex.h"
 
 namespace strata {
@@ -79,6 +80,7 @@ bool parse_migrate(std::string_view value, MigrateConfig* out, Diagnostics* diag
     *out = m;
     return true;
   }
+  bool first = true;
   for (std::string_view raw : split(value, ',')) {
     std::string_view a = trim(raw);
     size_t eq = a.find('=');
@@ -87,6 +89,10 @@ bool parse_migrate(std::string_view value, MigrateConfig* out, Diagnostics* diag
         eq == std::string_view::npos ? std::string_view{} : trim(a.substr(eq + 1));
     size_t at = col(value, val.empty() ? (a.empty() ? raw : a) : val);
     auto bad = [&](const std::string& what) { diag->add(kVar, value, at, what); };
+    // "on,key=value,...": the leading switch is optional.
+    const bool leading_on = first && (a == "on" || a == "1");
+    first = false;
+    if (leading_on) continue;
     if (eq == std::string_view::npos) {
       diag->add(kVar, value, col(value, a.empty() ? raw : a),
                 "expected key=value, got " + quote(a) +

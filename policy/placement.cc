@@ -1,11 +1,12 @@
 // The compiled policy at run time: which tier an allocation goes to (decide),
 // and the call-site matching that site= and lib= rules use.
+#include "policy/config.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstring>
 
-#include "policy/config.h"
 #include "policy/lex.h"
 
 namespace strata {

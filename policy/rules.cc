@@ -1,11 +1,12 @@
 // The STRATA_POLICY grammar: conditions, actions, priorities, labels; and the
 // rules in normal form (explain_rules).
+#include "policy/config.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstring>
 
-#include "policy/config.h"
 #include "policy/lex.h"
 
 namespace strata {

@@ -1,10 +1,11 @@
 // NodeMask, the tier kinds, node lists, and the STRATA_TIERS grammar.
+#include "policy/config.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstring>
 
-#include "policy/config.h"
 #include "policy/lex.h"
 
 namespace strata {

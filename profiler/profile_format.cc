@@ -23,7 +23,7 @@ constexpr size_t kTierFixed = 1 + 4 + 8;
 constexpr size_t kModuleFixed = 8 + 8 + 8;
 constexpr size_t kSiteFixed = 8 + 6 * 8 + 2 * 8 + kMaxTiers * 8 + 1 + 1;
 constexpr size_t kIntervalFixed = 4 + 8 + kMaxTiers * 8 + 8 + 8 + 4 + 4 + 4 + 4 + 4;
-constexpr size_t kChunkBytes = 8 + 4 + 1 + 4;
+constexpr size_t kChunkRecordBytes = 8 + 4 + 1 + 4;
 constexpr size_t kMoveBytes = 4 + 8 + 1 + 1 + 1 + 8;
 constexpr size_t kEndCounts = 7;  // header, tier, module, site, interval, move, chunk
 
@@ -184,7 +184,8 @@ bool Writer::site(const SiteRecord& s) {
 }
 
 bool Writer::begin_interval(const IntervalRecord& iv, uint32_t nchunks) {
-  if (!begin(RecordType::kInterval, kIntervalFixed + uint64_t{nchunks} * kChunkBytes)) return false;
+  if (!begin(RecordType::kInterval, kIntervalFixed + uint64_t{nchunks} * kChunkRecordBytes))
+    return false;
   put_value(iv.index);
   put_value(iv.time_ns);
   for (uint64_t v : iv.resident) put_value(v);
@@ -194,7 +195,8 @@ bool Writer::begin_interval(const IntervalRecord& iv, uint32_t nchunks) {
   put_value(iv.demoted);
   put_value(iv.failures);
   put_value(nchunks);
-  put_value(static_cast<uint32_t>(kChunkBytes));  // stride: a reader skips trailing chunk fields
+  put_value(
+      static_cast<uint32_t>(kChunkRecordBytes));  // stride: a reader skips trailing chunk fields
   chunks_left_ = nchunks;
   return ok();
 }
@@ -435,9 +437,9 @@ bool parse(std::span<const unsigned char> data, std::string_view name, Profile* 
         okf = okf && c.get(&r.promoted_bytes) && c.get(&r.demoted_bytes) && c.get(&r.promoted) &&
               c.get(&r.demoted) && c.get(&r.failures) && c.get(&nchunks) && c.get(&stride);
         if (!okf) return corrupt(short_fields);
-        if (stride < kChunkBytes)
+        if (stride < kChunkRecordBytes)
           return corrupt("chunk stride " + std::to_string(stride) + " (expected at least " +
-                         std::to_string(kChunkBytes) + ")");
+                         std::to_string(kChunkRecordBytes) + ")");
         if (uint64_t{nchunks} * stride > c.left())
           return corrupt(std::to_string(nchunks) + " chunks need " +
                          std::to_string(uint64_t{nchunks} * stride) + " bytes, " +
@@ -448,7 +450,7 @@ bool parse(std::span<const unsigned char> data, std::string_view name, Profile* 
           c.get(&ch.heat);
           c.get(&ch.tier);
           c.get(&ch.bytes);
-          c.skip(stride - kChunkBytes);
+          c.skip(stride - kChunkRecordBytes);
           ch.heat = clean_heat(ch.heat);
         }
         counts[6] += nchunks;

@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "allocator/layout.h"
 #include "policy/config.h"
 #include "policy/migrate_plan.h"
 
@@ -35,7 +36,7 @@ inline constexpr uint32_t kVersion = 1;
 inline constexpr size_t kFileHeaderBytes = 16;  // magic, version, reserved
 inline constexpr size_t kRecordHeaderBytes = 8;
 inline constexpr int kMaxFrames = 16;
-inline constexpr unsigned kChunkShift = 21;  // chunk id = address >> kChunkShift (2 MiB)
+using strata::kChunkShift;  // chunk id = address >> kChunkShift (2 MiB, allocator/layout.h)
 
 enum class RecordType : uint32_t {
   kHeader = 1,    // exactly one, first

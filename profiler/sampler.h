@@ -15,10 +15,12 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "allocator/layout.h"
+
 namespace strata::sampling {
 
-inline constexpr unsigned kChunkShift = 21;  // 2 MiB chunks
-inline constexpr uintptr_t kChunkBytes = uintptr_t{1} << kChunkShift;
+using strata::kChunkBytes;  // 2 MiB chunks (allocator/layout.h)
+using strata::kChunkShift;
 
 struct Obs {
   uintptr_t start = 0;  // [start, end) the observation covers

@@ -1,6 +1,7 @@
 #include "profiler/trace.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -220,9 +221,16 @@ TraceSampler::~TraceSampler() {
 }
 
 bool TraceSampler::open(char* why, size_t cap) {
-  fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  // Non-blocking and regular files only: a FIFO must not hang the program.
+  fd_ = ::open(path_.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd_ < 0) {
     std::snprintf(why, cap, "trace: %s: %s", path_.c_str(), std::strerror(errno));
+    return false;
+  }
+  struct stat st {};
+  if (fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+    std::snprintf(why, cap, "trace: %s: not a regular file", path_.c_str());
+    close();
     return false;
   }
   std::snprintf(why, cap, "trace: replaying %s", path_.c_str());

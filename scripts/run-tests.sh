@@ -5,12 +5,25 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-bash scripts/build.sh
+# The main build treats warnings as errors.
+STRATA_CMAKE_ARGS="-DSTRATA_WERROR=ON ${STRATA_CMAKE_ARGS:-}" bash scripts/build.sh
 build=${BUILD_DIR:-build}
 start=$(date +%s)
 status=0
 # One run: the vm tests are RUN_SERIAL (they get the machine to themselves),
-# everything else runs two at a time.
+# everything else runs two at a time. The fuzzers (label fuzz) run 30 s each.
 ctest --test-dir "$build" --output-on-failure -j2 || status=$?
+# The unit tests again under ASan + UBSan with the invariant checks on (only
+# the unit-test target is built there: docs/testing.md says what runs where).
+san="$build-asan"
+if BUILD_DIR="$san" STRATA_BUILD_TARGETS=strata-unit-tests \
+   STRATA_CMAKE_ARGS="-DSTRATA_SANITIZE=address,undefined -DSTRATA_DEBUG=ON -DSTRATA_BUILD_BENCH=OFF" \
+   bash scripts/build.sh; then
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    "$san/bin/strata-unit-tests" || { echo "run-tests: unit tests under ASan + UBSan failed"; status=1; }
+else
+  echo "run-tests: the sanitizer build failed"
+  status=1
+fi
 echo "run-tests: finished in $(( $(date +%s) - start )) s, status $status"
 exit "$status"

@@ -16,8 +16,10 @@
 
 #include "allocator/heap.h"
 #include "base/log.h"
+#include "base/outfile.h"
 #include "base/sys.h"
 #include "src/prof/internal.h"
+#include "src/prof/sites.h"
 
 namespace strata::prof {
 

@@ -2,11 +2,10 @@
 // interval) and writer.cc (the file). Not for use outside src/prof/.
 #pragma once
 
-#include <link.h>
-#include <sys/types.h>
-
 #include <cstddef>
 #include <cstdint>
+#include <link.h>
+#include <sys/types.h>
 #include <vector>
 
 #include "base/sys.h"
@@ -91,7 +90,7 @@ Pending& pending_for(size_t site);
 
 extern uint64_t g_dropped_sites;
 extern uint64_t g_dropped_live;
-extern double g_rate;         // mean bytes between samples (STRATA_PROFILE_RATE), set by start()
+extern double g_rate;  // mean bytes between samples (STRATA_PROFILE_RATE), set by start()
 extern char g_template[512];  // STRATA_PROFILE as given
 extern char g_sampler[16];    // the engine's sampler (set_sampler)
 extern char g_path[544];      // this process's file
@@ -103,8 +102,8 @@ extern const CompiledPolicy* g_pol;
 extern uintptr_t g_self_lo;  // libstrata's text, skipped in backtraces
 extern uintptr_t g_self_hi;
 extern uint32_t g_interval_ms;
-extern uint64_t g_iv;  // engine intervals accounted so far
-extern bool g_child;   // a forked child (its profile is PATH.PID)
+extern uint64_t g_iv;     // engine intervals accounted so far
+extern bool g_child;  // a forked child (its profile is PATH.PID)
 
 extern __thread uint64_t t_rng __attribute__((tls_model("initial-exec")));
 
@@ -121,12 +120,11 @@ struct History {
 extern History* g_hist;
 
 using sys::now_ns;
+Live* stripe_slots(size_t s);
 int find_self(dl_phdr_info* info, size_t, void* ctx);
 void copy(char* dst, size_t cap, const char* src);
 void set_path(pid_t pid, bool child);
 bool write_to(const char* path);
 void thin_history();
-// The live table's slots of stripe s.
-Live* stripe_slots(size_t s);
 
 }  // namespace strata::prof

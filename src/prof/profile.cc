@@ -1,4 +1,5 @@
 #include "src/prof/profile.h"
+#include "src/prof/internal.h"
 
 #include <dlfcn.h>
 #include <elf.h>
@@ -22,8 +23,8 @@
 #include "base/log.h"
 #include "base/probe_table.h"
 #include "base/sys.h"
+#include "base/outfile.h"
 #include "profiler/profile_format.h"
-#include "src/prof/internal.h"
 #include "src/prof/sites.h"
 
 namespace strata::prof {
@@ -85,10 +86,6 @@ constinit bool g_child = false;  // a forked child (its profile is PATH.PID)
 __thread uint64_t t_rng __attribute__((tls_model("initial-exec")));
 constinit History* g_hist = nullptr;
 
-Live* stripe_slots(size_t s) {
-  return g_live + s * kPerStripe;
-}
-
 namespace {
 
 // Bytes to the next sample: exponential with mean g_rate.
@@ -115,6 +112,14 @@ size_t stripe_of(uintptr_t p) {
 size_t live_home(uintptr_t p) {
   return static_cast<size_t>(mix64(p)) & (kPerStripe - 1);
 }
+
+}  // namespace
+
+Live* stripe_slots(size_t s) {
+  return g_live + s * kPerStripe;
+}
+
+namespace {
 
 // Under the stripe's lock. Returns the slot of p, or kPerStripe.
 size_t live_find(Live* v, uintptr_t p) {

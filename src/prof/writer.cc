@@ -16,6 +16,7 @@
 
 #include "allocator/heap.h"
 #include "base/log.h"
+#include "base/outfile.h"
 #include "base/sys.h"
 #include "src/prof/internal.h"
 #include "src/prof/sites.h"
@@ -63,10 +64,19 @@ void copy(char* dst, size_t cap, const char* src) {
 }
 
 void set_path(pid_t pid, bool child) {
-  const char* pct = std::strstr(g_template, "%p");
-  if (pct != nullptr) {
-    std::snprintf(g_path, sizeof g_path, "%.*s%d%s", static_cast<int>(pct - g_template), g_template,
-                  static_cast<int>(pid), pct + 2);
+  if (std::strstr(g_template, "%p") != nullptr) {
+    // Every %p is the process id.
+    size_t n = 0;
+    for (const char* s = g_template; *s != '\0' && n + 1 < sizeof g_path;) {
+      if (s[0] == '%' && s[1] == 'p') {
+        int m = std::snprintf(g_path + n, sizeof g_path - n, "%d", static_cast<int>(pid));
+        n = std::min(n + static_cast<size_t>(m > 0 ? m : 0), sizeof g_path - 1);
+        s += 2;
+      } else {
+        g_path[n++] = *s++;
+      }
+    }
+    g_path[n] = '\0';
   } else if (child) {
     std::snprintf(g_path, sizeof g_path, "%s.%d", g_template, static_cast<int>(pid));
   } else {
@@ -133,14 +143,13 @@ uint64_t hash_of(uintptr_t ra) {
 
 bool write_to(const char* path) {
   heap::ReentrancyGuard guard;
-  char tmp[600];
-  std::snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, static_cast<int>(getpid()));
-  int fd = ::open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    log_msg(LogLevel::kError, "STRATA_PROFILE=\"%s\": cannot write %s: %s", g_template, tmp,
-            std::strerror(errno));
+  sys::OutFile out;
+  char why[160];
+  if (!sys::out_open(path, sys::OutMode::kReplace, &out, why, sizeof why)) {
+    log_msg(LogLevel::kError, "STRATA_PROFILE=\"%s\": cannot write %s: %s", g_template, path, why);
     return false;
   }
+  const int fd = out.fd;
   static char buf[1 << 16];
   profile::Writer w(fd, buf, sizeof buf);
   char exe[512];
@@ -203,17 +212,15 @@ bool write_to(const char* path) {
     }
     for (const profile::MoveRecord& m : hs.moves) w.move(m);
   }
-  bool ok = w.finish();
-  int err = w.error();
-  if (::close(fd) != 0 && ok) {
-    ok = false;
-    err = errno;
-  }
-  if (!ok || ::rename(tmp, path) != 0) {
-    if (ok) err = errno;
-    ::unlink(tmp);
+  if (!w.finish()) {
+    sys::out_abort(&out);
     log_msg(LogLevel::kError, "STRATA_PROFILE=\"%s\": writing %s failed: %s", g_template, path,
-            std::strerror(err));
+            std::strerror(w.error()));
+    return false;
+  }
+  if (!sys::out_commit(&out, path, why, sizeof why)) {
+    log_msg(LogLevel::kError, "STRATA_PROFILE=\"%s\": writing %s failed: %s", g_template, path,
+            why);
     return false;
   }
   STRATA_LOG(LogLevel::kInfo, "profile written to %s (%llu bytes)", path,

@@ -19,6 +19,22 @@
 
 #define STRATA_API extern "C" __attribute__((visibility("default")))
 
+// The public header's constants are the internal ones: a change on either
+// side that breaks the ABI fails the build here.
+static_assert(STRATA_KIND_DRAM == static_cast<int>(strata::TierKind::kDram));
+static_assert(STRATA_KIND_CXL == static_cast<int>(strata::TierKind::kCxl));
+static_assert(STRATA_KIND_PMEM_NODE == static_cast<int>(strata::TierKind::kPmemNode));
+static_assert(STRATA_KIND_PMEM_FILE == static_cast<int>(strata::TierKind::kPmemFile));
+static_assert(STRATA_STATS_MAX_TIERS == strata::kMaxTiers,
+              "struct strata_stats holds every tier the configuration allows");
+static_assert(sizeof(strata_tier_stats::name) == sizeof(strata::TierDef::name),
+              "a tier name is copied whole into the stats");
+static_assert(STRATA_PMEM_CREATE == strata::pmem_region::kCreate);
+static_assert(STRATA_PMEM_EXCL == strata::pmem_region::kExcl);
+static_assert(STRATA_HINT_HOT == 1 && STRATA_HINT_COLD == 2 && STRATA_HINT_PIN == 3 &&
+                  STRATA_HINT_UNPIN == 4,
+              "the hint values are ABI: programs built against older headers pass them");
+
 namespace strata {
 namespace {
 

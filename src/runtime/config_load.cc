@@ -1,5 +1,9 @@
 #include "src/runtime/config_load.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -106,22 +110,59 @@ bool apply_tiers(const char* v, LoadedConfig* cfg, Diagnostics* diag) {
   return true;
 }
 
+// A configuration file named by @FILE: a regular file of at most
+// kMaxConfigFile bytes. Opened non-blocking, so a FIFO or a device never
+// hangs the program; anything but a regular file is refused.
+constexpr size_t kMaxConfigFile = 64 * 1024;
+
+bool read_config_file(const char* path, std::string* out, std::string* why) {
+  int fd = ::open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) {
+    *why = std::strerror(errno);
+    return false;
+  }
+  struct stat st {};
+  bool ok = false;
+  if (fstat(fd, &st) != 0) {
+    *why = std::strerror(errno);
+  } else if (!S_ISREG(st.st_mode)) {
+    *why = "not a regular file";
+  } else if (static_cast<uint64_t>(st.st_size) > kMaxConfigFile) {
+    *why = "larger than 64 KiB";
+  } else {
+    static char buf[kMaxConfigFile + 1];
+    size_t got = 0;
+    ok = true;
+    while (got < sizeof buf) {
+      ssize_t n = ::read(fd, buf + got, sizeof buf - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        *why = std::strerror(errno);
+        ok = false;
+        break;
+      }
+      if (n == 0) break;
+      got += static_cast<size_t>(n);
+    }
+    if (ok && got > kMaxConfigFile) {
+      *why = "larger than 64 KiB";
+      ok = false;
+    }
+    if (ok) out->assign(buf, got);
+  }
+  ::close(fd);
+  return ok;
+}
+
 bool apply_policy(const char* v, LoadedConfig* cfg, Diagnostics* diag) {
   std::string text = v;
   if (!text.empty() && text[0] == '@') {
-    static char buf[65536];
-    long n = sys::read_file(text.c_str() + 1, buf, sizeof buf);
-    if (n < 0) {
+    std::string why;
+    if (!read_config_file(text.c_str() + 1, &text, &why)) {
       diag->add("STRATA_POLICY", v, 2,
-                std::string("cannot read policy file: ") + std::strerror(errno) +
-                    " (expected @/path/to/readable/file)");
+                "cannot read policy file: " + why + " (expected @/path/to/a/regular/file)");
       return true;
     }
-    if (n == static_cast<long>(sizeof buf) - 1) {
-      diag->add("STRATA_POLICY", v, 2, "policy file larger than 64 KiB (expected a smaller file)");
-      return true;
-    }
-    text.assign(buf, static_cast<size_t>(n));
   }
   CompiledPolicy trial = cfg->policy;
   if (parse_policy(text, &trial, diag)) {

@@ -1,5 +1,7 @@
 // Thread hints (a stack per thread) and range hints (pinned, hot, cold pages),
 // and the pages of blocks a pin rule placed.
+#include "src/runtime/runtime.h"
+
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/auxv.h>
@@ -17,7 +19,6 @@
 #include "base/sys.h"
 #include "src/runtime/internal.h"
 #include "src/runtime/region_map.h"
-#include "src/runtime/runtime.h"
 
 namespace strata::rt {
 

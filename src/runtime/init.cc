@@ -1,6 +1,8 @@
 // Init: the configuration read once, the tier heaps brought up, the profiler and
 // the migration engine started (with the callbacks the engine reads through),
 // fork handlers; and the library's constructor and destructor.
+#include "src/runtime/runtime.h"
+
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/auxv.h>
@@ -16,14 +18,14 @@
 #include "allocator/heap.h"
 #include "base/log.h"
 #include "base/sys.h"
+#include "src/runtime/internal.h"
 #include "src/engine/engine.h"
 #include "src/prof/profile.h"
 #include "src/prof/sites.h"
 #include "src/runtime/config_load.h"
-#include "src/runtime/internal.h"
 #include "src/runtime/metrics.h"
 #include "src/runtime/region_map.h"
-#include "src/runtime/runtime.h"
+#include "allocator/sigdefer.h"
 
 namespace strata::rt {
 
@@ -94,6 +96,7 @@ void atfork_parent() {
 }
 
 void atfork_child() {
+  sigdefer::reset_after_fork();
   heap::postfork_child();
   region_map().unlock();
   hint_map().unlock();
@@ -121,7 +124,7 @@ void init() {
   Diagnostics diag;
   load_config_from_environ(g_secure, &cfg, &diag);
   set_log_level(static_cast<LogLevel>(cfg.log_level));
-  for (const std::string& e : diag.errors) log_msg(LogLevel::kError, "%s", e.c_str());
+  for (const std::string& e : diag.lines()) log_msg(LogLevel::kError, "%s", e.c_str());
   if (!diag.errors.empty() && cfg.strict) exit_strict();
   if (!cfg.stats.empty() && !g_secure) configure_stats(cfg.stats.c_str());
   // Bring up the tier heaps. A tier that cannot be set up is disabled: what

@@ -10,6 +10,7 @@
 
 #include "allocator/heap.h"
 #include "base/log.h"
+#include "base/outfile.h"
 #include "base/sys.h"
 #include "src/engine/engine.h"
 #include "src/runtime/runtime.h"
@@ -163,19 +164,16 @@ bool write(const char* path) {
     o.add("strata_migrate_failed_pages_total{errno=\"%s\"} %llu\n", f.err,
           static_cast<unsigned long long>(f.v));
   if (o.full) o.add("# truncated\n");
-  char tmp[600];
-  std::snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, static_cast<int>(getpid()));
-  int fd = ::open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  bool ok = fd >= 0;
+  sys::OutFile out;
+  char why[160];
+  bool ok = sys::out_open(path, sys::OutMode::kReplace, &out, why, sizeof why);
   if (ok) {
-    sys::write_all(fd, o.buf, o.n);
-    ok = ::close(fd) == 0 && ::rename(tmp, path) == 0;
-    if (!ok) ::unlink(tmp);
+    sys::write_all(out.fd, o.buf, o.n);
+    ok = sys::out_commit(&out, path, why, sizeof why);
   }
   if (!ok && !g_warned) {
     g_warned = true;
-    log_msg(LogLevel::kError, "STRATA_METRICS=\"%s\": cannot write it: %s", path,
-            std::strerror(errno));
+    log_msg(LogLevel::kError, "STRATA_METRICS=\"%s\": cannot write it: %s", path, why);
   }
   return ok;
 }

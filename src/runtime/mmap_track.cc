@@ -1,5 +1,7 @@
 // The program's anonymous private mmaps: placed by mmap rules (mbind), recorded in
 // the region map for the migration engine and stats; file mappings pass through.
+#include "src/runtime/runtime.h"
+
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/auxv.h>
@@ -17,7 +19,6 @@
 #include "base/sys.h"
 #include "src/runtime/internal.h"
 #include "src/runtime/region_map.h"
-#include "src/runtime/runtime.h"
 
 namespace strata::rt {
 

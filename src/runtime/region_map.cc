@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "base/log.h"
 #include "base/sys.h"
 
 namespace strata {
@@ -46,9 +47,19 @@ size_t RegionMap::lower_bound(uintptr_t addr) const {
   return lo;
 }
 
+// A range the table cannot hold is counted and, the first time, reported:
+// never silently dropped.
+void RegionMap::note_dropped(uintptr_t start, uintptr_t end) {
+  if (dropped_++ == 0)
+    STRATA_LOG(LogLevel::kWarn,
+               "address-range table full (%zu entries): [%p, %p) and later ranges it cannot "
+               "hold are not tracked (no placement or migration for them)",
+               n_, reinterpret_cast<void*>(start), reinterpret_cast<void*>(end));
+}
+
 bool RegionMap::insert_at(size_t i, const Region& r) {
   if (n_ >= kCapacity) {
-    ++dropped_;
+    note_dropped(r.start, r.end);
     return false;
   }
   std::memmove(&v_[i + 1], &v_[i], (n_ - i) * sizeof(Region));
@@ -90,7 +101,7 @@ bool RegionMap::add(uintptr_t start, uintptr_t end, int tier, RegionKind kind, u
   if (start >= end) return true;
   lock();
   if (!ensure_storage()) {
-    ++dropped_;
+    note_dropped(start, end);
     unlock();
     return false;
   }
@@ -113,6 +124,9 @@ bool RegionMap::add(uintptr_t start, uintptr_t end, int tier, RegionKind kind, u
     merged = true;
   }
   bool ok = merged || insert_at(i, r);
+  // Tracked whole, or counted as dropped.
+  STRATA_ASSERT(!ok || (lower_bound(start) < n_ && v_[lower_bound(start)].start <= start &&
+                        v_[lower_bound(start)].end >= end));
   unlock();
   return ok;
 }

@@ -52,6 +52,7 @@ class RegionMap {
   bool ensure_storage();
   size_t lower_bound(uintptr_t addr) const;  // first entry with end > addr
   bool insert_at(size_t i, const Region& r);
+  void note_dropped(uintptr_t start, uintptr_t end);
   void erase_at(size_t i);
   void remove_locked(uintptr_t start, uintptr_t end);
 

@@ -13,9 +13,9 @@
 #include "allocator/heap.h"
 #include "base/log.h"
 #include "base/sys.h"
+#include "src/runtime/internal.h"
 #include "src/prof/profile.h"
 #include "src/prof/sites.h"
-#include "src/runtime/internal.h"
 
 namespace strata::rt {
 

@@ -1,4 +1,6 @@
 // The per-tier statistics table (STRATA_STATS at exit, strata_stats_write).
+#include "src/runtime/runtime.h"
+
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/auxv.h>
@@ -14,9 +16,9 @@
 #include "allocator/heap.h"
 #include "base/log.h"
 #include "base/sys.h"
-#include "src/engine/engine.h"
 #include "src/runtime/internal.h"
-#include "src/runtime/runtime.h"
+#include "src/engine/engine.h"
+#include "base/outfile.h"
 
 namespace strata::rt {
 
@@ -28,25 +30,24 @@ constinit bool g_stats_on = false;
 
 constinit bool g_stats_to_stderr = false;  // STRATA_STATS=1 or stderr; otherwise a file
 
-constinit int g_stats_fd = -1;  // a copy of stderr taken at init (see init)
+constinit int g_stats_fd = -1;             // a copy of stderr taken at init (see init)
 
 }  // namespace
 
 void stats_at_exit() {
   if (!g_stats_on) return;
-  int fd = g_stats_fd >= 0 ? g_stats_fd : STDERR_FILENO;
-  bool close_fd = false;
-  if (!g_stats_to_stderr) {
-    fd = ::open(g_stats_target, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) {
-      STRATA_LOG(LogLevel::kError, "STRATA_STATS=\"%s\": cannot open: %s", g_stats_target,
-                 std::strerror(errno));
-      return;
-    }
-    close_fd = true;
+  if (g_stats_to_stderr) {
+    write_stats(g_stats_fd >= 0 ? g_stats_fd : STDERR_FILENO);
+    return;
   }
-  write_stats(fd);
-  if (close_fd) ::close(fd);
+  sys::OutFile out;
+  char why[160];
+  if (!sys::out_open(g_stats_target, sys::OutMode::kAppend, &out, why, sizeof why)) {
+    STRATA_LOG(LogLevel::kError, "STRATA_STATS=\"%s\": cannot open: %s", g_stats_target, why);
+    return;
+  }
+  write_stats(out.fd);
+  sys::out_commit(&out, g_stats_target, why, sizeof why);
 }
 
 // STRATA_STATS: where the statistics go at exit.

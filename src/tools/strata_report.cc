@@ -1,5 +1,6 @@
-// strata-report: reads a raw profile (STRATA_PROFILE=path) and prints a text
-// summary, JSON, one HTML page, or a suggested STRATA_POLICY. docs/report.md.
+// strata-report: reads raw profiles (STRATA_PROFILE=path; several are merged,
+// src/report/merge.h) and prints a text summary, JSON, one HTML page, a
+// suggested STRATA_POLICY, or a pprof profile.proto. docs/report.md.
 //
 // Exit status: 0 done, 1 the profile or the output file failed, 2 bad arguments.
 #include <fcntl.h>
@@ -10,23 +11,30 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "profiler/profile_format.h"
+#include "src/tools/report/merge.h"
+#include "src/tools/report/pprof.h"
 #include "src/tools/report/report.h"
 
 namespace {
 
 constexpr const char* kUsage =
-    "usage: strata-report PROFILE [--format text|json|html|policy] [-o FILE] [--top N]\n"
-    "                     [--no-symbols]\n"
+    "usage: strata-report PROFILE... [--format text|json|html|policy|pprof] [-o FILE]\n"
+    "                     [--top N] [--no-symbols]\n"
     "\n"
-    "Reads a raw profile written by libstrata (STRATA_PROFILE=path) and prints:\n"
+    "Reads raw profiles written by libstrata (STRATA_PROFILE=path) and prints:\n"
     "  text    a summary: hot and cold allocation sites, tier usage over time,\n"
     "          migrations, a suggested policy (default)\n"
     "  json    the same data as one JSON object (schema: docs/report.md)\n"
     "  html    one self-contained page: heatmap of chunk heat over time, tier\n"
     "          occupancy, per-site bars\n"
     "  policy  the suggested STRATA_POLICY with one comment per rule\n"
+    "  pprof   a gzipped profile.proto for `pprof` (needs -o FILE)\n"
+    "\n"
+    "Several profiles, or a directory of them (PATH.PID files of forked workers),\n"
+    "are merged into one report and one policy: sites with the same hash are one.\n"
     "\n"
     "  -o FILE       write to FILE instead of standard output\n"
     "  --top N       sites listed per ranking (default 5, 1-1000)\n"
@@ -55,12 +63,11 @@ bool write_all(int fd, const std::string& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string profile_path;
+  std::vector<std::string> inputs;
   std::string format = "text";
   std::string out_path;
   size_t top = 5;
   bool symbols = true;
-  bool have_profile = false;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
     std::string_view value;
@@ -86,10 +93,10 @@ int main(int argc, char** argv) {
     if (a == "--format") {
       std::string_view v;
       if (!take(&v))
-        return usage_error("--format needs a value (expected text, json, html or policy)");
-      if (v != "text" && v != "json" && v != "html" && v != "policy")
+        return usage_error("--format needs a value (expected text, json, html, policy or pprof)");
+      if (v != "text" && v != "json" && v != "html" && v != "policy" && v != "pprof")
         return usage_error("--format \"" + std::string(v) +
-                           "\" is not a format (expected text, json, html or policy)");
+                           "\" is not a format (expected text, json, html, policy or pprof)");
       format = v;
     } else if (a == "-o" || a == "--output") {
       std::string_view v;
@@ -112,26 +119,41 @@ int main(int argc, char** argv) {
     } else if (a.starts_with("-") && a.size() > 1) {
       return usage_error("unknown option \"" + std::string(argv[i]) + "\"");
     } else {
-      if (have_profile)
-        return usage_error("more than one profile (\"" + profile_path + "\" and \"" +
-                           std::string(a) + "\"; expected one)");
-      profile_path = a;
-      have_profile = true;
+      inputs.emplace_back(a);
     }
   }
-  if (!have_profile) return usage_error("no profile given (expected strata-report PROFILE)");
+  if (inputs.empty()) return usage_error("no profile given (expected strata-report PROFILE)");
+  if (format == "pprof" && out_path.empty())
+    return usage_error("--format pprof writes a binary file: give -o FILE");
 
-  strata::profile::Profile prof;
+  std::vector<std::string> files;
+  std::vector<strata::profile::Profile> profs;
   std::string error;
-  if (!strata::profile::read_file(profile_path.c_str(), &prof, &error)) {
+  bool ok = strata::report::collect_inputs(inputs, &files, &error);
+  for (size_t k = 0; ok && k < files.size(); ++k)
+    ok = strata::profile::read_file(files[k].c_str(), &profs.emplace_back(), &error);
+  strata::report::Merged merged;
+  if (ok && profs.size() > 1) ok = strata::report::merge(profs, files, &merged, &error);
+  if (!ok) {
     std::fprintf(stderr, "strata-report: %s\n", error.c_str());
     return 1;
   }
   strata::report::Options opt;
   opt.symbolize = symbols;
-  strata::report::Report rep = strata::report::analyze(prof, profile_path, opt);
+  const bool many = profs.size() > 1;
+  strata::report::Report rep = strata::report::analyze(
+      many ? merged.profile : profs.front(),
+      many ? std::to_string(files.size()) + " profiles" : files.front(), opt);
+  if (many) strata::report::attach_sources(merged, &rep);
   std::string out;
-  if (format == "json")
+  if (format == "pprof") {
+    out = strata::report::render_pprof(rep);
+    if (out.empty()) {
+      std::fprintf(stderr, "strata-report: %s: cannot encode the pprof profile\n",
+                   out_path.c_str());
+      return 1;
+    }
+  } else if (format == "json")
     out = strata::report::render_json(rep, top);
   else if (format == "html")
     out = strata::report::render_html(rep, top);
@@ -149,7 +171,7 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  bool ok = write_all(fd, out);
+  ok = write_all(fd, out);
   int err = errno;
   if (!out_path.empty() && ::close(fd) != 0 && ok) {
     ok = false;

@@ -29,7 +29,8 @@ constexpr const char* kUsage =
     "  --migrate SPEC     set STRATA_MIGRATE (e.g. 'on' or 'interval=500ms')\n"
     "  --strict           configuration errors are fatal (STRATA_STRICT=1)\n"
     "  --log LEVEL        error, warn, info or debug (STRATA_LOG)\n"
-    "  --lib PATH         libstrata.so to preload (default: next to this tool)\n"
+    "  --lib PATH         libstrata.so to preload (default: next to this tool, else\n"
+    "                     where it was installed)\n"
     "  --show-tiers       print the tiers found on this machine and why, then exit\n"
     "  --explain          print the effective configuration and rules, then exit\n"
     "  --check            validate the configuration; exit 0 if valid, 2 if not\n"
@@ -50,11 +51,19 @@ std::string self_dir() {
   return slash == std::string::npos ? "." : p.substr(0, slash);
 }
 
+// The library next to this tool (build tree: bin/ and lib/; installed:
+// bin/ and lib/ or lib/<multiarch>/), then where it was installed.
 std::string find_lib() {
-  std::string dir = self_dir();
-  for (const char* rel :
-       {"/../lib/libstrata.so", "/libstrata.so", "/../lib/x86_64-linux-gnu/libstrata.so"}) {
-    std::string c = dir + rel;
+  const std::string dir = self_dir();
+  const std::string multiarch = STRATA_MULTIARCH;
+  std::vector<std::string> candidates;
+  for (const char* name : {STRATA_SONAME, "libstrata.so"}) {
+    candidates.push_back(dir + "/../lib/" + name);
+    if (!multiarch.empty()) candidates.push_back(dir + "/../lib/" + multiarch + "/" + name);
+    candidates.push_back(dir + "/" + name);
+    candidates.push_back(std::string(STRATA_INSTALL_LIBDIR) + "/" + name);
+  }
+  for (const std::string& c : candidates) {
     if (access(c.c_str(), R_OK) == 0) {
       char real[4096];
       if (realpath(c.c_str(), real) != nullptr) return real;
@@ -137,7 +146,7 @@ int show(bool tiers, bool explain, bool check) {
   strata::LoadedConfig cfg;
   strata::Diagnostics diag;
   bool ok = load(&cfg, &diag);
-  for (const auto& e : diag.errors) std::fprintf(stderr, "strata: %s\n", e.c_str());
+  for (const auto& e : diag.lines()) std::fprintf(stderr, "strata: %s\n", e.c_str());
   if (check) {
     std::printf("%s\n", ok ? "strata: configuration is valid" : "strata: configuration has errors");
     return ok ? 0 : 2;
@@ -252,8 +261,9 @@ int main(int argc, char** argv) {
   }
   if (lib.empty()) lib = find_lib();
   if (lib.empty() || access(lib.c_str(), R_OK) != 0) {
-    std::fprintf(stderr, "strata-run: cannot find libstrata.so next to %s (use --lib PATH)\n",
-                 self_dir().c_str());
+    std::fprintf(stderr,
+                 "strata-run: cannot find libstrata.so next to %s nor in %s (use --lib PATH)\n",
+                 self_dir().c_str(), STRATA_INSTALL_LIBDIR);
     return 127;
   }
   const char* old = getenv("LD_PRELOAD");

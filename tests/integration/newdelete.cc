@@ -185,6 +185,20 @@ void new_handler_once() {
   std::set_new_handler(nullptr);  // give up: the next failure throws
 }
 
+// A new-handler that throws: its exception goes through the allocator's
+// frames to the program (the program's unwinder, strata's frames in between).
+struct HandlerError {
+  int code;
+};
+void new_handler_throws_bad_alloc() {
+  ++g_handler_calls;
+  throw std::bad_alloc();
+}
+void new_handler_throws_own() {
+  ++g_handler_calls;
+  throw HandlerError{42};
+}
+
 void test_new_failure() {
   volatile size_t huge = SIZE_MAX / 2;
   bool threw = false;
@@ -247,6 +261,23 @@ void test_new_failure() {
   void* p = ::operator new(huge, std::nothrow);
   IT_CHECK(p == nullptr && g_handler_calls == 1, "nothrow new-handler: calls=%d (expected 1)",
            g_handler_calls);
+  // The nothrow forms catch a handler's bad_alloc and return nullptr.
+  std::set_new_handler(new_handler_throws_bad_alloc);
+  g_handler_calls = 0;
+  p = ::operator new(huge, std::nothrow);
+  void* pa = ::operator new (huge, std::align_val_t{64}, std::nothrow);
+  IT_CHECK(p == nullptr && pa == nullptr && g_handler_calls == 2,
+           "nothrow new with a throwing new-handler: calls=%d (expected 2)", g_handler_calls);
+  // Any other exception from the handler reaches the caller of the throwing forms.
+  std::set_new_handler(new_handler_throws_own);
+  int code = 0;
+  try {
+    void* q = ::operator new[](huge);
+    escape(q);
+  } catch (const HandlerError& e) {
+    code = e.code;
+  }
+  IT_CHECK(code == 42, "new-handler's own exception through operator new[]: code %d", code);
   std::set_new_handler(nullptr);
   section("new failure");
 }

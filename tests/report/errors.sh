@@ -67,13 +67,16 @@ expect 1 "strata-report: $tmp/missing.prof: cannot open: No such file or directo
 
 # Bad arguments: exit 2, one line.
 expect 2 "strata-report: no profile given (expected strata-report PROFILE); see strata-report --help"
-expect 2 "strata-report: --format \"xml\" is not a format (expected text, json, html or policy); see strata-report --help" \
+expect 2 "strata-report: --format \"xml\" is not a format (expected text, json, html, policy or pprof); see strata-report --help" \
   "$good" --format xml
 expect 2 "strata-report: --top \"0\" is not a number from 1 to 1000; see strata-report --help" \
   "$good" --top 0
 expect 2 "strata-report: unknown option \"--frobnicate\"; see strata-report --help" "$good" --frobnicate
-expect 2 "strata-report: more than one profile (\"$good\" and \"other.prof\"; expected one); see strata-report --help" \
-  "$good" other.prof
+# Several profiles are merged: one bad input fails the whole report, named.
+expect 1 "strata-report: $tmp/missing.prof: cannot open: No such file or directory" \
+  "$good" "$tmp/missing.prof"
+expect 2 "strata-report: --format pprof writes a binary file: give -o FILE; see strata-report --help" \
+  "$good" --format pprof
 expect 2 "strata-report: --top needs a number (expected 1-1000); see strata-report --help" "$good" --top
 
 # -o into a missing directory.

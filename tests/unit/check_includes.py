@@ -21,20 +21,20 @@ RULES = {
     "base": [],
     "policy": [],
     "allocator": ["base/", "policy/tiers.h"],
-    "profiler": ["base/", "policy/"],
+    "profiler": ["base/", "policy/", "allocator/layout.h"],
     "src/prof": ["base/", "policy/", "allocator/", "profiler/"],
     "src/engine": ["base/", "policy/", "allocator/", "profiler/", "src/prof/"],
     "src/runtime": ["base/", "policy/", "allocator/", "profiler/", "src/prof/", "src/engine/",
                     "include/strata/"],
     "interpose": ["base/sys.h", "allocator/heap.h", "allocator/jemalloc_api.h",
-                  "allocator/layout.h", "src/runtime/runtime.h"],
+                  "allocator/layout.h", "allocator/sigdefer.h", "src/runtime/runtime.h"],
     "src/tools": ["base/", "policy/", "allocator/discovery.h", "profiler/",
                   "src/runtime/config_load.h", "src/tools/report/"],
     "src/tools/report": ["base/", "policy/", "profiler/"],
 }
 
-# Folders whose files are not checked: tests and benchmarks may use anything.
-UNCHECKED = ("tests/", "bench/", "build", ".git", "docs/", "scripts/")
+# Folders whose files are not checked: tests, benchmarks and examples may use anything.
+UNCHECKED = ("tests/", "bench/", "examples/", "build", ".git", "docs/", "scripts/")
 SOURCE_EXT = (".h", ".cc", ".c", ".S")
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 

@@ -105,7 +105,8 @@ TEST_CASE("STRATA_TIERS: every error is reported with column and expectation", "
   std::vector<TierDef> out;
   const char* v = "fast:nodes=0,cpa=1G;x y:nodes=1;slow:nodes=9-3;f:path=rel;g:path=/p;dram:cap=0";
   CHECK_FALSE(parse_tiers(v, discovered3(), &out, &diag));
-  std::string pre = std::string("STRATA_TIERS=\"") + v + "\": ";
+  // A long value is quoted as its escaped excerpt (Diagnostics::kExcerpt bytes, then "...").
+  std::string pre = std::string("STRATA_TIERS=\"") + excerpt(v, Diagnostics::kExcerpt) + "\": ";
   REQUIRE(diag.errors.size() == 6);
   CHECK(diag.errors[0] == pre +
                               "column 14: unknown key 'cpa' in tier 'fast' (expected nodes, cap, "
@@ -200,7 +201,7 @@ TEST_CASE("STRATA_POLICY: errors name column, text and expectation", "[config]")
       "size>=1Q -> cxl;size>1M -> nowhere;bogus;size<1K,size>2K -> cxl;"
       "kind=file -> cxl; -> dram;prio=x,* -> dram;* -> cxl,pmem";
   CHECK_FALSE(parse_policy(v, &p, &diag));
-  std::string pre = std::string("STRATA_POLICY=\"") + v + "\": ";
+  std::string pre = std::string("STRATA_POLICY=\"") + excerpt(v, Diagnostics::kExcerpt) + "\": ";
   REQUIRE(diag.errors.size() == 8);
   CHECK(diag.errors[0] == pre +
                               "column 1: bad size condition 'size>=1Q' (expected size<N, size<=N, "
@@ -368,6 +369,16 @@ TEST_CASE("load_config: policy from a file", "[config]") {
   CHECK(
       d2.errors[0] ==
       "STRATA_POLICY=\"@/nonexistent/policy\": column 2: cannot read policy file: No such file or "
-      "directory (expected @/path/to/readable/file); STRATA_POLICY ignored, everything on the "
+      "directory (expected @/path/to/a/regular/file); STRATA_POLICY ignored, everything on the "
       "fastest tier");
+}
+
+TEST_CASE("excerpt: control characters escaped, long values cut", "[config]") {
+  CHECK(excerpt("plain", 64) == "plain");
+  CHECK(excerpt("x\x1b[31mRED\nstrata: fake", 64) == "x\\x1b[31mRED\\nstrata: fake");
+  CHECK(excerpt("a\"b\\c\td\r\x7f", 64) == "a\\x22b\\x5cc\\td\\r\\x7f");
+  CHECK(excerpt(std::string(100, 'v'), 8) == "vvvvvvvv...");
+  CHECK(excerpt("12345678", 8) == "12345678");
+  // A byte past the limit is never examined, whatever it is.
+  CHECK(excerpt(std::string_view("ab\ncd", 2), 2) == "ab");
 }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "profiler/perf_sampler.h"
+#include "tests/unit/skip.h"
 
 using strata::sampling::Obs;
 using strata::sampling::PerfSampler;
@@ -500,8 +501,7 @@ TEST_CASE("perf: faults mode samples this process's threads through per-CPU ring
   PerfSampler s(PerfSampler::Mode::kFaults, 1);
   char why[256];
   if (!s.open(why, sizeof why)) {
-    WARN("perf_event_open unusable here, test not run: " << why);
-    return;
+    STRATA_SKIP("perf_event_open unusable here: " << why);
   }
   INFO(why);
   CHECK(std::string(why).rfind("faults: ", 0) == 0);

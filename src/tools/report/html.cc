@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "src/tools/report/merge.h"
 #include "src/tools/report/report.h"
 
 namespace strata::report {
@@ -400,7 +401,10 @@ std::string render_html(const Report& r, size_t top) {
        human_bytes(static_cast<double>(r.total_live)) + " live at the end; hot: heat &ge; " +
        fixed(r.hot_threshold, 2) + ", cold: &le; " + fixed(r.cold_threshold, 2) +
        "</p>\n<p>heat: 0 <span class=\"legend\"></span> 1 (share of a chunk's pages "
-       "touched per interval; grey: no chunk)</p></div>\n";
+       "touched per interval; grey: no chunk)</p>\n";
+  if (!r.sources.empty())
+    o += "<pre id=\"sources\">" + html_escape(render_sources_text(r, top)) + "</pre>";
+  o += "</div>\n";
 
   o += "<div id=\"heatmap\"><h2>Heat by chunk address (rows, address order) over time</h2>\n";
   o += "<select id=\"mode\"><option value=\"heat\">colour: heat</option>"

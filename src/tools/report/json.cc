@@ -130,6 +130,20 @@ std::string render_json(const Report& r, size_t top) {
   e.field("policy_spec", str(h.policy_spec));
   e.field("migrate_spec", str(h.migrate_spec));
   e.end_object();
+  if (!r.sources.empty()) {  // a merged report only
+    e.begin_array("sources");
+    for (const Source& s : r.sources) {
+      e.begin_object();
+      e.field("file", str(s.file));
+      e.field("exe", str(s.exe));
+      e.field("pid", num(static_cast<int64_t>(s.pid)));
+      e.field("sites", num(static_cast<uint64_t>(s.sites)));
+      e.field("intervals", num(static_cast<uint64_t>(s.intervals)));
+      e.field("duration_s", real(s.duration_s, 3));
+      e.end_object();
+    }
+    e.end_array();
+  }
 
   e.begin_object("thresholds");
   e.field("hot", real(r.hot_threshold));
@@ -206,6 +220,11 @@ std::string render_json(const Report& r, size_t top) {
     e.field("class", str(class_name(s.cls)));
     e.field("hot_rank", rank_of(r.hot, i));
     e.field("cold_rank", rank_of(r.cold, i));
+    if (!r.sources.empty()) {
+      e.begin_array("sources", true);
+      for (uint32_t k : s.sources) e.item(num(static_cast<uint64_t>(k)));
+      e.end_array();
+    }
     e.field("allocations", num(rec.allocs));
     e.field("frees", num(rec.frees));
     e.field("bytes_allocated", num(rec.bytes_allocated));

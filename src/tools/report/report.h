@@ -56,7 +56,18 @@ struct Site {
   double mean_lifetime_ns = -1;  // of freed blocks, -1 = none freed
   bool long_lived = false;       // most bytes still live, or blocks live >= 1/4 of the run
   SiteClass cls = SiteClass::kUnsampled;
-  int main_tier = -1;  // tier holding most of its byte_intervals
+  int main_tier = -1;             // tier holding most of its byte_intervals
+  std::vector<uint32_t> sources;  // merged report: indices into Report::sources holding it
+};
+
+// One input profile of a merged report (src/report/merge.h).
+struct Source {
+  std::string file;
+  std::string exe;
+  int32_t pid = 0;
+  size_t sites = 0;
+  size_t intervals = 0;
+  double duration_s = 0;
 };
 
 struct TierUsage {
@@ -118,6 +129,7 @@ struct Report {
   int fast_tier = -1;      // where hot sites go (the first tier)
   int capacity_tier = -1;  // where cold sites go (the last tier)
   Suggestion policy;
+  std::vector<Source> sources;  // empty = one profile; else the merged inputs
 };
 
 Report analyze(const profile::Profile& p, const std::string& file, const Options& opt);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <string>
 
+#include "src/tools/report/merge.h"
 #include "src/tools/report/report.h"
 
 namespace strata::report {
@@ -109,6 +110,7 @@ std::string render_text(const Report& r, size_t top) {
   out += "hot: mean heat >= " + fixed(r.hot_threshold, 2) +
          ", cold: <= " + fixed(r.cold_threshold, 2) + " (" + r.threshold_source +
          "; heat = share of pages touched per interval)\n";
+  out += render_sources_text(r, top);
 
   out += "\n";
   site_table(r, "HOT SITES (hottest)", r.hot, top, &out);
