@@ -268,8 +268,9 @@ TEST_CASE("options table: defaults and error lines come from the table", "[confi
     Diagnostics d2;
     load_config(lookup, {}, &c2, &d2);
     REQUIRE(d2.errors.size() == 1);
-    CHECK(d2.errors[0] ==
-          std::string(o.name) + "=\"" + env[o.name] + "\": column 1: " + option_error(o));
+    CHECK(d2.errors[0] == std::string(o.name) + "=\"" +
+                              excerpt(env[o.name], Diagnostics::kExcerpt) +
+                              "\": column 1: " + option_error(o));
     CHECK(c2.profile_rate == rate);
     CHECK(c2.log_level == 1);
     env.erase(o.name);
