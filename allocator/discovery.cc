@@ -10,7 +10,7 @@
 #include <string>
 #include <tuple>
 
-#include "allocator/sys.h"
+#include "base/sys.h"
 
 namespace strata {
 namespace {

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "policy/config.h"
+#include "policy/tiers.h"
 
 namespace strata {
 

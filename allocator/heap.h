@@ -13,7 +13,7 @@
 #include <string>
 
 #include "allocator/layout.h"
-#include "policy/config.h"
+#include "policy/tiers.h"
 
 namespace strata::heap {
 

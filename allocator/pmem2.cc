@@ -5,7 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 
-#include "allocator/sys.h"
+#include "base/sys.h"
 
 namespace strata::pmem2 {
 

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "allocator/sys.h"
+#include "base/sys.h"
 
 namespace strata::sigheap {
 namespace {

@@ -11,7 +11,7 @@
 #include <cstdint>
 
 #include "allocator/heap.h"
-#include "allocator/sys.h"
+#include "base/sys.h"
 
 // This object's own ELF header (the linker defines it): libstrata.so's load address.
 extern "C" const ElfW(Ehdr) __ehdr_start __attribute__((visibility("hidden")));

@@ -45,8 +45,15 @@
 #include <vector>
 
 #include "strata/strata.h"
+#include "suite_common.h"
 
 namespace {
+
+using bench::parse_double;
+using bench::parse_size;
+using bench::parse_u64;
+using bench::Rng;
+using bench::size_str;
 
 constexpr const char* kProg = "strata-bench-hotset";
 constexpr uint64_t kPage = 4096;
@@ -93,67 +100,6 @@ void print_help() {
       "  --csv                comma-separated output with one header line\n"
       "SIZE: bytes with an optional K, M, G or T suffix (binary).\n",
       kProg);
-}
-
-bool parse_u64(std::string_view s, uint64_t* out) {
-  if (s.empty() || s.size() > 19) return false;
-  uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<uint64_t>(c - '0');
-  }
-  *out = v;
-  return true;
-}
-
-bool parse_size(std::string_view s, uint64_t* out) {
-  int shift = 0;
-  if (s.size() >= 2 && (s.ends_with("iB") || s.ends_with("ib"))) s.remove_suffix(2);
-  if (!s.empty()) {
-    switch (s.back()) {
-      case 'k':
-      case 'K':
-        shift = 10;
-        break;
-      case 'm':
-      case 'M':
-        shift = 20;
-        break;
-      case 'g':
-      case 'G':
-        shift = 30;
-        break;
-      case 't':
-      case 'T':
-        shift = 40;
-        break;
-    }
-    if (shift != 0) s.remove_suffix(1);
-  }
-  uint64_t v = 0;
-  if (!parse_u64(s, &v) || (shift != 0 && v > (UINT64_MAX >> shift))) return false;
-  *out = v << shift;
-  return true;
-}
-
-bool parse_double(std::string_view s, double* out) {
-  if (s.empty()) return false;
-  const std::string str(s);
-  char* end = nullptr;
-  errno = 0;
-  *out = std::strtod(str.c_str(), &end);
-  return errno == 0 && end == str.c_str() + str.size();
-}
-
-// A size as the user would write it: 128M rather than 134217728.
-std::string size_str(uint64_t v) {
-  const char* suffix[] = {"", "K", "M", "G", "T"};
-  int i = 0;
-  while (i < 4 && v != 0 && v % 1024 == 0) {
-    v /= 1024;
-    ++i;
-  }
-  return std::to_string(v) + suffix[i];
 }
 
 Options parse_options(int argc, char** argv) {
@@ -242,22 +188,6 @@ Options parse_options(int argc, char** argv) {
   if (o.fast_bytes < 0) o.fast_bytes = static_cast<int64_t>(o.hot);
   return o;
 }
-
-// xoshiro-style quality is not needed: splitmix64 is fast and good enough to
-// spread accesses uniformly.
-struct Rng {
-  uint64_t s;
-  uint64_t next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, n) without division (Lemire).
-  uint64_t below(uint64_t n) {
-    return static_cast<uint64_t>((static_cast<unsigned __int128>(next()) * n) >> 64);
-  }
-};
 
 double now_ms(clockid_t clock) {
   timespec ts{};

@@ -9,7 +9,7 @@
 # profiler's own thread counts) of each, and profiled/unprofiled throughput.
 # Workloads (each skipped, with the reason, when its program is missing):
 #   python3  a dict/list/str churn (3M appends into 5000 lists, joins, sorts)
-#   g++      compiling src/engine.cc at -O2
+#   g++      compiling src/engine/engine.cc at -O2
 #   sqlite3  200k rows inserted into an indexed in-memory table, then queried
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -49,7 +49,7 @@ PY
 py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null || true)
 declare -A cmd
 cmd[python3]="$py $work/churn.py"
-cmd[g++]="g++ -std=c++20 -O2 -I$repo -I$repo/include -c $repo/src/engine.cc -o $work/engine.o"
+cmd[g++]="g++ -std=c++20 -O2 -I$repo -I$repo/include -c $repo/src/engine/engine.cc -o $work/engine.o"
 cmd[sqlite3]="sqlite3 :memory: < $work/load.sql"
 
 measure() {  # measure PROFILE? CMD -> "wall cpu" seconds (cpu: user + system, all threads)

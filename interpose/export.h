@@ -7,8 +7,7 @@
 
 #include "allocator/heap.h"
 #include "allocator/jemalloc_api.h"
-#include "src/profile.h"
-#include "src/runtime.h"
+#include "src/runtime/runtime.h"
 
 #define STRATA_EXPORT extern "C" __attribute__((visibility("default")))
 #define STRATA_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -39,7 +38,7 @@ inline bool is_tier0(const void* p) {
 // countdown (counted here; the one that ends it is sampled on the slow path).
 inline bool fast_or_counted(size_t size) {
   const uint8_t f = heap::g_fast;
-  return STRATA_LIKELY(f == heap::kFastOn) || (f == heap::kFastProfiled && prof::countdown(size));
+  return STRATA_LIKELY(f == heap::kFastOn) || (f == heap::kFastProfiled && rt::not_sampled(size));
 }
 
 inline void* alloc(size_t size, const void* ra) noexcept {

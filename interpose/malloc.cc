@@ -5,7 +5,7 @@
 #include <cerrno>
 #include <cstdlib>
 
-#include "allocator/sys.h"
+#include "base/sys.h"
 #include "interpose/export.h"
 
 using strata::interpose::alloc;
@@ -48,7 +48,7 @@ void* realloc_ra(void* p, size_t size, const void* ra) {
 
 // Only the allocation that ends the profiler's countdown is sampled.
 extern "C" void* strata_malloc_not_fast(size_t size, const void* ra) noexcept {
-  if (strata::heap::g_fast == strata::heap::kFastProfiled && strata::prof::countdown(size))
+  if (strata::heap::g_fast == strata::heap::kFastProfiled && strata::rt::not_sampled(size))
     return strata_je_malloc(size);
   return strata::rt::malloc_slow(size, 0, false, ra);
 }

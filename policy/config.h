@@ -11,43 +11,12 @@
 #include <string_view>
 #include <vector>
 
+#include "policy/options.h"
+#include "policy/tiers.h"
+
 namespace strata {
 
-inline constexpr int kMaxTiers = 8;
-inline constexpr int kMaxNodes = 1024;
 inline constexpr int kMaxRules = 64;
-
-// ---------------------------------------------------------------- options table
-enum class OptType { kBool, kSize, kEnum, kString, kSpec };
-
-struct OptionDef {
-  const char* name;  // STRATA_...
-  OptType type;
-  const char* def;    // default, as the user would write it ("" = unset)
-  const char* range;  // accepted values, for docs and error messages
-  const char* doc;    // one line
-};
-
-// Every STRATA_* variable strata reads. docs/configuration.md is checked against it.
-const OptionDef* options_table(size_t* count);
-const OptionDef* find_option(std::string_view name);
-
-// --------------------------------------------------------------------- nodes
-struct NodeMask {
-  uint64_t bits[kMaxNodes / 64] = {};
-  void set(int n) { bits[n / 64] |= 1ULL << (n % 64); }
-  bool test(int n) const { return (bits[n / 64] >> (n % 64)) & 1ULL; }
-  bool empty() const;
-  int count() const;
-  int first() const;
-  int max_node() const;     // highest set node, -1 if empty
-  std::string str() const;  // kernel list syntax: "0-1,3"
-  bool operator==(const NodeMask&) const = default;
-};
-
-// ---------------------------------------------------------------------- tiers
-enum class TierKind { kDram, kCxl, kPmemNode, kPmemFile };
-const char* tier_kind_name(TierKind k);
 
 // ------------------------------------------------------------- migration
 // How chunk heat is computed from per-interval access observations (each a
@@ -89,18 +58,6 @@ struct SamplerConfig {
   uint32_t period = 100003;  // pebs/ibs: events per sample
   uint32_t window_ms = 0;    // accessed-bit window per interval, 0 = adaptive
   bool keep_thp = false;     // abit: leave transparent huge pages on in the heaps
-};
-
-struct TierDef {
-  char name[32] = {};
-  TierKind kind = TierKind::kDram;
-  NodeMask nodes;         // empty for a file heap
-  uint64_t cap = 0;       // capacity limit in bytes, 0 = none
-  char path[256] = {};    // PMEM file-heap directory
-  uint64_t size = 0;      // PMEM file-heap size
-  char why[192] = {};     // how it was found / declared, for --show-tiers
-  uint8_t high_pct = 90;  // demote from this tier when use passes high_pct% of its limit
-  uint8_t low_pct = 80;   // ... down to low_pct%
 };
 
 // ------------------------------------------------------------------- policy
@@ -149,6 +106,12 @@ struct Placement {
   bool pin = false;
   int rule = -1;  // index of the rule that decided, -1 = default, -2 = thread hint
 };
+
+// Flags of an address range, for the migration engine: a pin rule or a
+// range hint (strata_hint_range) recorded them.
+inline constexpr uint16_t kRegionPinned = 1;  // never migrated (pin rule or strata_hint_range)
+inline constexpr uint16_t kRegionHot = 2;     // strata_hint_range(HOT): promote first
+inline constexpr uint16_t kRegionCold = 4;    // strata_hint_range(COLD): demote first
 
 // Bytes placed so far by each interleave rule on each of its targets.
 struct InterleaveState {
@@ -228,7 +191,6 @@ std::string excerpt(std::string_view s, size_t max);
 
 bool parse_size(std::string_view s, uint64_t* out);
 bool parse_bool(std::string_view s, bool* out);
-bool parse_nodelist(std::string_view s, NodeMask* out);
 
 // STRATA_TIERS: "name:attr=value,...;name:..." fastest first.
 // `discovered` supplies nodes for a tier named like a discovered one.

@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "profiler/lines.h"
+#include "base/lines.h"
 
 namespace strata::abit {
 namespace {

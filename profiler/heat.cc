@@ -4,7 +4,7 @@
 #include <bit>
 #include <cmath>
 
-#include "profiler/probe_table.h"
+#include "base/probe_table.h"
 
 namespace strata {
 

@@ -10,7 +10,7 @@
 #include <cstring>
 #include <new>
 
-#include "profiler/lines.h"
+#include "base/lines.h"
 
 namespace strata::sampling {
 namespace {

@@ -1,5 +1,5 @@
 // The one interface every hotness sampler implements (abit, pebs/ibs, idle,
-// damon, trace). The migration engine (src/engine.cc) owns one sampler and,
+// damon, trace). The migration engine (src/engine/) owns one sampler and,
 // once per interval, asks it what was referenced since the previous call.
 //
 // Rules for implementations:

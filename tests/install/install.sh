@@ -113,7 +113,8 @@ depends=$(dpkg-deb -f "$deb" Depends)
 echo "install: package $(basename "$deb"), Depends: $depends"
 for lib in $(readelf -d "$stage"/bin/strata-run "$stage"/bin/strata-report "$stage/$libdir/libstrata.so.0" |
   sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | sort -u); do
-  path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ {print $NF; exit}')
+  # awk reads all of it: an early exit would kill ldconfig with SIGPIPE (pipefail).
+  path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ && !found {print $NF; found = 1}')
   real=$(readlink -f "$path")
   pkg=""
   # usrmerge: dpkg knows a file under the name its package ships it with.

@@ -1,5 +1,5 @@
 // Named persistent regions: strata_pmem_open / strata_persist / strata_pmem_close
-// (include/strata/strata.h; src/pmem_region.h states the rules checked here).
+// (include/strata/strata.h; src/runtime/pmem_region.h states the rules checked here).
 //
 // Runs under the preload. strata reads STRATA_PMEM_DIR once, at start, so the
 // program makes a fresh directory and runs the checks in a child started with

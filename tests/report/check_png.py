@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks a screenshot of strata-report's HTML page (tests/report/html.sh).
 
-The heatmap's plot area has a fixed place on the page (src/report/html.cc:
+The heatmap's plot area has a fixed place on the page (src/tools/report/html.cc:
 #top is 118 px high, the canvas starts 30 px below it at x=10, with a 180 px
 label gutter, and the plot is 980 x 600 px). In the recorded profile that area
 must show many pixels of the hot colour (red) and of the cold colour (blue),

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "profiler/profile_format.h"
-#include "src/report/report.h"
+#include "src/tools/report/report.h"
 #include "tests/report/sample_profile.h"
 
 // ---- allocation counting: this program's malloc family forwards to glibc's

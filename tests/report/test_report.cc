@@ -12,7 +12,7 @@
 
 #include "policy/config.h"
 #include "profiler/profile_format.h"
-#include "src/report/report.h"
+#include "src/tools/report/report.h"
 #include "tests/report/sample_profile.h"
 
 using namespace strata;

@@ -2,7 +2,7 @@
 #include <map>
 
 #include "policy/config.h"
-#include "src/config_load.h"
+#include "src/runtime/config_load.h"
 
 using namespace strata;
 
@@ -240,6 +240,51 @@ TEST_CASE("options table covers every variable the loader reads", "[config]") {
     CHECK(find_option(t[i].name) == &t[i]);
   }
   CHECK(find_option("STRATA_NOPE") == nullptr);
+}
+
+TEST_CASE("options table: defaults and error lines come from the table", "[config]") {
+  // Nothing set: every default is the table's, applied by the loader.
+  std::map<std::string, std::string> env = {{"STRATA_SYSFS_ROOT", STRATA_FIXTURES "/sys-3node-vm"}};
+  auto lookup = [&](const char* n) -> const char* {
+    auto it = env.find(n);
+    return it == env.end() ? nullptr : it->second.c_str();
+  };
+  LoadedConfig cfg;
+  Diagnostics diag;
+  load_config(lookup, {"STRATA_SYSFS_ROOT"}, &cfg, &diag);
+  CHECK(diag.errors.empty());
+  uint64_t rate = 0;
+  REQUIRE(parse_size(option(Opt::kProfileRate).def, &rate));
+  CHECK(cfg.profile_rate == rate);
+  CHECK(cfg.log_level == 1);  // "warn"
+  CHECK_FALSE(cfg.strict);
+  CHECK(cfg.env_text(Opt::kSysfsRoot) == env["STRATA_SYSFS_ROOT"]);
+  CHECK(cfg.env_text(Opt::kTiers) == nullptr);
+  // A bad value of each variable without a grammar: the table's text, the default kept.
+  for (Opt id : {Opt::kProfileRate, Opt::kStrict, Opt::kLog, Opt::kPmemDir, Opt::kProfile}) {
+    const OptionDef& o = option(id);
+    env[o.name] = id == Opt::kProfile ? std::string(600, 'p') : "bad";
+    LoadedConfig c2;
+    Diagnostics d2;
+    load_config(lookup, {}, &c2, &d2);
+    REQUIRE(d2.errors.size() == 1);
+    CHECK(d2.errors[0] == std::string(o.name) + "=\"" +
+                              excerpt(env[o.name], Diagnostics::kExcerpt) +
+                              "\": column 1: " + option_error(o));
+    CHECK(c2.profile_rate == rate);
+    CHECK(c2.log_level == 1);
+    env.erase(o.name);
+  }
+  CHECK(option_error(option(Opt::kProfileRate)) ==
+        "expected a size of at least 1K (e.g. 512K); using 512K");
+  // The grammars' errors end with what strata does instead.
+  env["STRATA_MIGRATE"] = "model=mru";
+  LoadedConfig c3;
+  Diagnostics d3;
+  load_config(lookup, {}, &c3, &d3);
+  REQUIRE(d3.errors.size() == 1);
+  CHECK(d3.errors[0].ends_with("; STRATA_MIGRATE ignored, migration off"));
+  CHECK_FALSE(c3.policy.migrate.enabled);
 }
 
 TEST_CASE("load_config: fail open per variable, unknown variables reported", "[config]") {

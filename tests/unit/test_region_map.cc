@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 #include <vector>
 
-#include "allocator/region_map.h"
+#include "src/runtime/region_map.h"
 
 using namespace strata;
 
