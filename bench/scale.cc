@@ -40,7 +40,7 @@ struct Args {
   uint64_t seed = 7;
   bool huge = false;  // --thp=huge: MADV_HUGEPAGE on the heap
   double hot = 0.10;
-  double hot_share = 0.95;
+  double hot_share = 1.0;  // the program updates only its hot 10%
   double hot_heat = 0.5;
   std::string sampler;  // STRATA_SAMPLER for the preloaded run ("" = default)
   std::string workdir = "/tmp";
@@ -358,7 +358,7 @@ bool parse(int argc, char** argv, Args* a) {
       std::fprintf(stderr,
                    "strata-bench-scale: bad argument \"%s\"\nusage: strata-bench-scale "
                    "--lib=PATH [--footprint=16G] [--seconds=30] [--seed=7] [--thp=huge|4k] "
-                   "[--hot=0.1] [--hot-share=0.95] [--hot-heat=0.5] [--block=64M] "
+                   "[--hot=0.1] [--hot-share=1] [--hot-heat=0.5] [--block=64M] "
                    "[--sampler=SPEC] [--report=PATH] [--workdir=DIR] [--verbose]\n",
                    s.c_str());
       return false;
