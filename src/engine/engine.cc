@@ -185,10 +185,10 @@ void start(const Config& cfg) {
   // node, or every other tier a file heap) has nothing to do: sampling would
   // cost the program without ever moving a page, so it is not started.
   if (pol->migrate.enabled && !migrating && !cfg.sample_only)
-    log_msg(LogLevel::kInfo,
-            "migration engine: %d tier(s) on NUMA nodes of their own (two are needed), so no "
-            "page can move; not sampling",
-            movable);
+    STRATA_LOG(LogLevel::kInfo,
+               "migration engine: %d tier(s) on NUMA nodes of their own (two are needed), so no "
+               "page can move; not sampling",
+               movable);
   const bool sampling = migrating || cfg.sample_only;
   if (!sampling && !cfg.keep_running) return;
   if (!sampling) {
