@@ -184,11 +184,18 @@ void start(const Config& cfg) {
   // Migration with fewer than two tiers move_pages can tell apart (one NUMA
   // node, or every other tier a file heap) has nothing to do: sampling would
   // cost the program without ever moving a page, so it is not started.
-  if (pol->migrate.enabled && !migrating && !cfg.sample_only)
+  if (pol->migrate.enabled && !migrating && !cfg.sample_only) {
     STRATA_LOG(LogLevel::kInfo,
                "migration engine: %d tier(s) on NUMA nodes of their own (two are needed), so no "
                "page can move; not sampling",
                movable);
+    // A STRATA_SAMPLER the user named is still checked (and reported, fatal
+    // under STRATA_STRICT) as where it would run, then closed.
+    if (g_sampler_text[0] != '\0' && pol->sampler.kind != SamplerKind::kOff) {
+      heap::ReentrancyGuard guard;
+      if (std::unique_ptr<sampling::Sampler> probe = choose(pol->sampler)) probe->close();
+    }
+  }
   const bool sampling = migrating || cfg.sample_only;
   if (!sampling && !cfg.keep_running) return;
   if (!sampling) {
