@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "allocator/heap.h"
+#include "base/libm.h"
 #include "base/log.h"
 #include "base/sys.h"
 #include "src/engine/internal.h"
@@ -78,6 +79,13 @@ void sleep_ms(uint64_t ms) {
 void* thread_main(void*) {
   heap::ensure_thread();
   heap::ReentrancyGuard guard;  // everything this thread allocates goes to the default heap
+  // The heat model's pow: libm is opened here, off the program's exec path.
+  const char* no_libm = nullptr;
+  if (!math::load(&no_libm)) {
+    log_msg(LogLevel::kError, "migration engine: %s; not started", no_libm);
+    g_running.store(false, std::memory_order_release);
+    return nullptr;
+  }
   const SamplerConfig& sc = g_pol->sampler;
   const uint64_t interval_ms = g_pol->migrate.interval_ms;
   // The accessed-bit window: fixed (window=T) or adapted: halved while the
