@@ -106,6 +106,8 @@ void HeatTable::end_interval(uint64_t interval) {
         break;
     }
     s.heat = clamp01(s.heat);
+    // Only the last closed interval counts: after a gap of empty ones it is 0.
+    s.recent = empty == 0 ? s.pending : 0;
     s.pending = 0;
   }
   open_ = interval + 1;
@@ -114,6 +116,11 @@ void HeatTable::end_interval(uint64_t interval) {
 double HeatTable::heat(uint64_t chunk) const {
   const size_t i = find(chunk);
   return i == SIZE_MAX ? 0 : slots_[i].heat;
+}
+
+double HeatTable::recent(uint64_t chunk) const {
+  const size_t i = find(chunk);
+  return i == SIZE_MAX ? 0 : slots_[i].recent;
 }
 
 bool HeatTable::contains(uint64_t chunk) const {
