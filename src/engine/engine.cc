@@ -209,12 +209,13 @@ void start(const Config& cfg) {
   }
   std::snprintf(g_sampler_name, sizeof g_sampler_name, "%s", s->name());
   prof::set_sampler(g_sampler_name);
-  if (std::strcmp(s->name(), "abit") == 0) {
+  if (std::strcmp(s->name(), "abit") == 0 || std::strcmp(s->name(), "damon") == 0) {
     std::string why;
     // Huge pages off only where moving matters: with migration on and somewhere to move to.
+    // (damon too: a huge page is one accessed bit for DAMON as well.)
     const bool no_thp = !pol->sampler.keep_thp && migrating;
     bool ok = heap::set_chunk_vmas(no_thp, &why);
-    STRATA_LOG(ok ? LogLevel::kInfo : LogLevel::kWarn, "abit sampler: %s%s", why.c_str(),
+    STRATA_LOG(ok ? LogLevel::kInfo : LogLevel::kWarn, "%s sampler: %s%s", s->name(), why.c_str(),
                ok ? "" : "; heat is per mapping, not per chunk");
   }
   g_engine = new Engine(pol, std::move(s), true);
@@ -256,6 +257,9 @@ void quiesce() {
   // Held to the end: the thread, if it is still running, blocks before its
   // next interval and dies with the process.
   pthread_mutex_lock(&g_lock);
+  // A kdamond outlives the process (stopped, but still counted in nr_kdamonds,
+  // which makes the next damon sampler refuse): only damon's is released here.
+  if (std::strcmp(g_engine->sampler()->name(), "damon") == 0) g_engine->sampler()->close();
 }
 
 void prefork() {

@@ -25,6 +25,7 @@ void Engine::interval() {
     c.rss = 0;
     c.anon_huge = 0;
   }
+  sampler_->track(spans_.data(), spans_.size());
   int r = sampler_->collect(&Engine::on_obs, this);
   if (r != 0) COUNTER(sampler_errors).fetch_add(1, std::memory_order_relaxed);
   probe();
