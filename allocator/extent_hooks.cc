@@ -22,6 +22,7 @@
 #include "allocator/heap.h"
 #include "allocator/heap_internal.h"
 #include "allocator/jemalloc_api.h"
+#include "allocator/vma_regions.h"
 #include "base/log.h"
 #include "base/sys.h"
 
@@ -69,7 +70,9 @@ int bind_once(Heap* h, uintptr_t start, size_t size, unsigned extra, unsigned fl
 
 constinit std::atomic<bool> g_chunk_vmas{false};
 
-constinit std::atomic<int64_t> g_vma_budget{0};  // odd chunks we may still split off
+constinit std::atomic<int64_t> g_vma_budget{0};  // odd regions we may still split off
+
+constinit std::atomic<int64_t> g_vma_budget_initial{0};
 
 constinit int g_alt_mode = kMpolLocal;  // unbound heaps: the odd chunks' policy
 
@@ -88,10 +91,16 @@ void apply_binding(Heap* h, uintptr_t start, size_t size, unsigned flags) {
   } else {
     if (g_no_thp) sys::madvise(reinterpret_cast<void*>(start), size, MADV_NOHUGEPAGE);
     for (uintptr_t s = start, end = start + size; s < end && r == 0;) {
-      uintptr_t e = ((s >> kChunkShift) + 1) << kChunkShift;
+      // Regions double as the share of vm.max_map_count drains (vma_regions.h).
+      const int64_t initial = g_vma_budget_initial.load(std::memory_order_relaxed);
+      const uintptr_t shift =
+          region_shift(region_level(initial, g_vma_budget.load(std::memory_order_relaxed)));
+      uintptr_t e = ((s >> shift) + 1) << shift;
       if (e > end) e = end;
-      bool odd = ((s >> kChunkShift) & 1) != 0;
-      if (odd && g_vma_budget.fetch_sub(1, std::memory_order_relaxed) <= 0) {
+      bool odd = ((s >> shift) & 1) != 0;
+      // A region carved in several extents is paid for once, at its head.
+      const bool head = (s & ((uintptr_t{1} << shift) - 1)) == 0;
+      if (odd && head && g_vma_budget.fetch_sub(1, std::memory_order_relaxed) <= 0) {
         // Out of VMAs (vm.max_map_count): the rest keeps one policy and merges.
         g_vma_budget.store(0, std::memory_order_relaxed);
         if (h->bind) r = bind_once(h, s, end - s, 0, flags);
@@ -342,6 +351,7 @@ bool set_chunk_vmas(bool no_thp, std::string* why) {
     g_alt_mode = (mode & 0xff) | static_cast<int>(kMpolFStaticNodes);
   }
   g_vma_budget.store(budget, std::memory_order_relaxed);
+  g_vma_budget_initial.store(budget, std::memory_order_relaxed);
   g_no_thp = no_thp;
   g_chunk_vmas.store(true, std::memory_order_release);
   // What the heaps carved so far.
@@ -352,7 +362,9 @@ bool set_chunk_vmas(bool no_thp, std::string* why) {
     uintptr_t used = h.bump.load(std::memory_order_relaxed) - h.lo;
     if (used != 0) apply_binding(&h, h.lo, used, 0);
   }
-  *why = "2 MiB chunk VMAs, up to " + std::to_string(budget * 2 * 2) + " MiB of heap" +
+  *why = "region VMAs: 2 MiB for the first " + std::to_string(budget * 2) +
+         " MiB of heap, doubling as vm.max_map_count's share drains (up to " +
+         std::to_string(region_coverage(budget) >> 30) + " GiB)" +
          (no_thp ? ", without transparent huge pages" : ", transparent huge pages kept");
   return true;
 }

@@ -131,7 +131,8 @@ int bind_once(Heap* h, uintptr_t start, size_t size, unsigned extra, unsigned fl
 
 extern std::atomic<bool> g_chunk_vmas;
 
-extern std::atomic<int64_t> g_vma_budget;  // odd chunks we may still split off
+extern std::atomic<int64_t> g_vma_budget;  // odd regions we may still split off
+extern std::atomic<int64_t> g_vma_budget_initial;
 
 extern int g_alt_mode;  // unbound heaps: the odd chunks' policy
 

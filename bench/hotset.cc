@@ -22,14 +22,18 @@
 //               under strata (found through strata.h, without linking it): bytes
 //               its engine moved, and the CPU time of the engine and of its
 //               sampling part, all cumulative; 0 without strata
+//   hot0_fast_bytes, hot1_fast_bytes (--csv)
+//               bytes of the phase-0 and of the phase-1 hot set on --fast-node:
+//               where a known set went (promoted, demoted), whoever moved it
 //
 //   strata-bench-hotset [--footprint=512M] [--hot=64M] [--hot-fraction=0.9]
 //                       [--alloc=chunks|block] [--chunk=2M] [--intervals=10]
 //                       [--interval-ms=1000] [--phase-at=K] [--fast-node=0]
-//                       [--fast-bytes=SIZE] [--seed=1] [--csv]
+//                       [--fast-bytes=SIZE] [--seed=1] [--wait-for=FILE] [--csv]
 
 #include <numa.h>
 #include <numaif.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -74,6 +78,7 @@ struct Options {
   int64_t fast_bytes = -1;  // -1: the hot set's size
   uint64_t seed = 1;
   bool csv = false;
+  std::string wait_for;  // after the fill: wait until this file exists
 };
 
 [[noreturn]] void usage_error(const std::string& msg) {
@@ -97,7 +102,11 @@ void print_help() {
       "  --fast-node=N        the node counted as the fast tier (default 0)\n"
       "  --fast-bytes=SIZE    fast-node capacity the oracle may fill (default: --hot)\n"
       "  --seed=S             random seed (default 1)\n"
-      "  --csv                comma-separated output with one header line\n"
+      "  --wait-for=FILE      after the fill (and the header line), wait until FILE exists\n"
+      "                       before the first interval, e.g. for an observer to start\n"
+      "  --csv                comma-separated output with one header line; besides the\n"
+      "                       columns above, hot0_fast_bytes and hot1_fast_bytes: bytes of\n"
+      "                       the phase-0 and phase-1 hot sets on --fast-node\n"
       "SIZE: bytes with an optional K, M, G or T suffix (binary).\n",
       kProg);
 }
@@ -150,6 +159,9 @@ Options parse_options(int argc, char** argv) {
       if (name == "--interval-ms") o.interval_ms = u;
       if (name == "--phase-at") o.phase_at = static_cast<int64_t>(std::min<uint64_t>(u, 1 << 30));
       if (name == "--seed") o.seed = u;
+    } else if (name == "--wait-for") {
+      if (value.empty()) bad("a file name");
+      o.wait_for = std::string(value);
     } else if (name == "--fast-node") {
       if (!parse_u64(value, &u) || u > 4095) bad("a node number");
       o.fast_node = static_cast<int>(u);
@@ -289,6 +301,28 @@ void query_nodes(Footprint& f, int max_node, Placement* pl) {
   }
 }
 
+// The index in Footprint::pages of the page that holds word IDX.
+uint64_t page_of_word(const Footprint& f, uint64_t idx) {
+  const uint64_t c = idx >> f.chunk_shift;
+  const auto addr = reinterpret_cast<uintptr_t>(f.base[c] + (idx & f.chunk_mask));
+  return f.first_page[c] + (addr / kPage - f.base_page[c]);
+}
+
+// Bytes on NODE of the HOT_WORDS words from word START on (wrapping around).
+uint64_t set_bytes_on(const Footprint& f, const Placement& pl, uint64_t start, uint64_t hot_words,
+                      int node) {
+  uint64_t pages = 0;
+  for (uint64_t w = 0; w < hot_words; w += kPage / 8)
+    if (pl.status[page_of_word(f, (start + w) % f.words)] == node) ++pages;
+  return pages * kPage;
+}
+
+// --wait-for: polls every 10 ms until PATH exists.
+void wait_for_file(const std::string& path) {
+  const timespec tick{0, 10 * 1000 * 1000};
+  while (access(path.c_str(), F_OK) != 0) nanosleep(&tick, nullptr);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -313,7 +347,7 @@ int main(int argc, char** argv) {
     for (int n = 0; n <= max_node; ++n) std::printf(",node%d_bytes", n);
     std::printf(
         ",absent_bytes,loop_ms,cpu_ms,migrated_bytes,engine_cpu_ms,sampler_cpu_ms,engine_"
-        "intervals\n");
+        "intervals,hot0_fast_bytes,hot1_fast_bytes\n");
   } else {
     std::printf("# %s: footprint %.1f MiB as %s; hot set %.1f MiB gets %.0f%% of accesses", kProg,
                 static_cast<double>(o.footprint) / kMiB,
@@ -339,15 +373,16 @@ int main(int argc, char** argv) {
                 "engine_ms", "sampler_ms");
   }
   std::fflush(stdout);
+  if (!o.wait_for.empty()) wait_for_file(o.wait_for);
 
   const uint64_t hot_start0 = (o.hot_offset / 8) & ~uint64_t{kPage / 8 - 1};  // in words
+  const uint64_t hot_start1 = (hot_start0 + ((f.words / 2) & ~uint64_t{kPage / 8 - 1})) % f.words;
   uint64_t hot_start = hot_start0;
   uint64_t total_accesses = 0;
   double total_cpu = 0;
   for (uint64_t interval = 0; interval < o.intervals; ++interval) {
     const int phase = o.phase_at > 0 && interval >= static_cast<uint64_t>(o.phase_at) ? 1 : 0;
-    if (phase == 1)  // half the footprint further on
-      hot_start = (hot_start0 + ((f.words / 2) & ~uint64_t{kPage / 8 - 1})) % f.words;
+    if (phase == 1) hot_start = hot_start1;  // half the footprint further on
     const uint64_t cold_start = hot_start + hot_words;
     std::fill(counts.begin(), counts.end(), 0);
 
@@ -399,9 +434,11 @@ int main(int argc, char** argv) {
       std::printf("%" PRIu64 ",%d,%" PRIu64 ",%.4f,%.4f", interval, phase, accesses,
                   static_cast<double>(fast) / acc, static_cast<double>(best) / acc);
       for (uint64_t n : pl.node_pages) std::printf(",%" PRIu64, n * kPage);
-      std::printf(",%" PRIu64 ",%.1f,%.1f,%" PRIu64 ",%.1f,%.1f,%" PRIu64 "\n",
+      std::printf(",%" PRIu64 ",%.1f,%.1f,%" PRIu64 ",%.1f,%.1f,%" PRIu64 ",%" PRIu64 ",%" PRIu64
+                  "\n",
                   pl.absent_pages * kPage, t1 - t0, cpu, migrated, engine_ms, sampler_ms,
-                  engine_intervals);
+                  engine_intervals, set_bytes_on(f, pl, hot_start0, hot_words, o.fast_node),
+                  set_bytes_on(f, pl, hot_start1, hot_words, o.fast_node));
     } else {
       std::printf("%8" PRIu64 " %5d %12" PRIu64 " %8.3f %10.3f", interval, phase, accesses,
                   static_cast<double>(fast) / acc, static_cast<double>(best) / acc);

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "base/lines.h"
+#include "base/sys.h"
 
 namespace strata::abit {
 namespace {
@@ -102,6 +103,28 @@ int scan(uintptr_t lo, uintptr_t hi, void (*fn)(const Vma& v, void* ctx), void* 
   return err;
 }
 
+bool paddr_kdamond_on(int* which) {
+  constexpr const char* kAdmin = "/sys/kernel/mm/damon/admin/kdamonds";
+  char path[160];
+  char buf[64];
+  for (int k = 0; k < 64; ++k) {
+    std::snprintf(path, sizeof path, "%s/%d/state", kAdmin, k);
+    long n = sys::read_file(path, buf, sizeof buf);
+    if (n <= 0) break;  // no such kdamond: the list ends
+    if (std::strncmp(buf, "on", 2) != 0) continue;
+    for (int c = 0; c < 16; ++c) {
+      std::snprintf(path, sizeof path, "%s/%d/contexts/%d/operations", kAdmin, k, c);
+      n = sys::read_file(path, buf, sizeof buf);
+      if (n <= 0) break;
+      if (std::strncmp(buf, "paddr", 5) == 0) {
+        if (which != nullptr) *which = k;
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
 bool available(char* why, size_t cap) {
   int e = clear();
   if (e != 0) {
@@ -125,6 +148,13 @@ bool AbitSampler::open(char* why, size_t cap) {
     return false;
   }
   std::snprintf(why, cap, "abit: %s", reason);
+  int k = -1;
+  note_[0] = '\0';
+  if (paddr_kdamond_on(&k))
+    std::snprintf(note_, sizeof note_,
+                  "a physical-address DAMON monitor runs (kdamond %d): it clears accessed bits "
+                  "machine-wide, so abit reads fewer referenced pages than were used",
+                  k);
   return true;  // available() cleared the bits: the first interval has begun
 }
 

@@ -45,6 +45,12 @@ int scan(uintptr_t lo, uintptr_t hi, void (*fn)(const Vma& v, void* ctx), void* 
 // Whether both interfaces work here; false with a one-line reason otherwise.
 bool available(char* why, size_t cap);
 
+// Whether a DAMON kdamond monitors physical addresses here (DAMON sysfs,
+// readable as root): it clears the accessed bit of every page it samples,
+// whoever maps it, so abit reads fewer referenced pages than were used.
+// *which: the kdamond's index.
+bool paddr_kdamond_on(int* which = nullptr);
+
 // The sampler backend: arm() clears the accessed bits, collect() scans smaps
 // (every VMA with resident pages, one Obs each, fraction = referenced /
 // resident).
@@ -57,8 +63,10 @@ class AbitSampler final : public sampling::Sampler {
     if (armed_ == 0) armed_ = flush_tlb();
   }
   int collect(sampling::Sink sink, void* ctx) override;
+  const char* note() const override { return note_[0] != '\0' ? note_ : nullptr; }
 
  private:
+  char note_[200] = {};
   static void on_vma(const Vma& v, void* ctx);
   sampling::Sink sink_ = nullptr;
   void* ctx_ = nullptr;

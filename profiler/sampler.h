@@ -71,6 +71,10 @@ class Sampler {
   // backends without arm(), since open() or the previous collect()). Returns
   // 0 or -errno (the engine counts failures and goes on).
   virtual int collect(Sink sink, void* ctx) = 0;
+  // Something the user should know about this backend's measurements here
+  // (one line, e.g. another reader of accessed bits), or nullptr. Valid after
+  // open(); the engine prints it as "sampler note: ..." in the stats.
+  virtual const char* note() const { return nullptr; }
   // Releases what open() acquired. Safe to call twice; the destructor calls it.
   virtual void close() {}
 };

@@ -32,6 +32,7 @@ constinit pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;  // one interval's
 constinit const CompiledPolicy* g_pol = nullptr;
 constinit char g_sampler_name[16] = {};
 constinit char g_sampler_reason[512] = {};
+constinit char g_sampler_note[256] = {};
 constinit Sources g_src{};                // what the runtime lets the engine read
 constinit char g_sampler_text[512] = {};  // STRATA_SAMPLER as given, for error lines
 constinit bool g_strict = false;          // STRATA_STRICT: an unusable STRATA_SAMPLER is fatal
@@ -208,6 +209,10 @@ void start(const Config& cfg) {
     s = std::make_unique<NullSampler>();
   }
   std::snprintf(g_sampler_name, sizeof g_sampler_name, "%s", s->name());
+  if (const char* note = s->note(); note != nullptr) {
+    std::snprintf(g_sampler_note, sizeof g_sampler_note, "%s", note);
+    STRATA_LOG(LogLevel::kInfo, "sampler note: %s", note);
+  }
   prof::set_sampler(g_sampler_name);
   if (std::strcmp(s->name(), "abit") == 0 || std::strcmp(s->name(), "damon") == 0) {
     std::string why;
@@ -239,6 +244,9 @@ const char* sampler_name() {
 }
 const char* sampler_reason() {
   return g_sampler_reason;
+}
+const char* sampler_note() {
+  return g_sampler_note;
 }
 
 void for_each_chunk(void (*fn)(const ChunkView& c, void* ctx), void* ctx) {

@@ -84,6 +84,9 @@ void counters(Counters* out);
 // The sampler in use and why it was chosen ("" before start).
 const char* sampler_name();
 const char* sampler_reason();
+// What the sampler says the user should know about its measurements here
+// (Sampler::note()), "" when nothing.
+const char* sampler_note();
 
 // Per-chunk view of the last interval, for reports and tests: calls fn for
 // each tracked chunk (id = address >> 21). Takes the engine's lock.

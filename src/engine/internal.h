@@ -20,6 +20,7 @@
 #include "policy/migrate_plan.h"
 #include "profiler/heat.h"
 #include "profiler/sampler.h"
+#include "profiler/subset.h"
 #include "src/engine/engine.h"
 
 namespace strata::engine {
@@ -27,7 +28,10 @@ namespace strata::engine {
 using sampling::kChunkBytes;
 using sampling::kChunkShift;
 constexpr uintptr_t kPage = sys::kPageSize;
-constexpr int kProbes = 8;         // pages probed per chunk for its node and residency
+constexpr int kProbes = 8;  // pages probed per chunk for its node and residency
+// Chunks probed per interval at most (rotating, profiler/subset.h): 8192
+// pages, about 8 ms of move_pages.
+constexpr size_t kProbeBudget = 1024;
 constexpr int kUnset = INT32_MIN;  // a move_pages status the kernel did not write
 // Heat scaling (Engine::interval): chunks this small do not set the scale (a
 // nearly empty chunk holding one busy page would), and a window whose top
@@ -53,6 +57,7 @@ extern pthread_mutex_t g_lock;  // one interval's work
 extern const CompiledPolicy* g_pol;
 extern char g_sampler_name[16];
 extern char g_sampler_reason[512];
+extern char g_sampler_note[256];
 extern Sources g_src;             // what the runtime lets the engine read
 extern char g_sampler_text[512];  // STRATA_SAMPLER as given, for error lines
 extern bool g_strict;             // STRATA_STRICT: an unusable STRATA_SAMPLER is fatal
@@ -70,9 +75,10 @@ struct ChunkState {
   double fraction = -1;      // observed this interval (-1 = not observed)
   uint64_t present_est = 0;  // estimated from probes
   int tier = -1;
-  int home = -1;       // the tier whose heap or mapping it belongs to
-  uint16_t flags = 0;  // kRegion* hint flags overlapping the chunk
-  uint64_t seen = 0;   // interval the inventory last saw it
+  int home = -1;        // the tier whose heap or mapping it belongs to
+  uint16_t flags = 0;   // kRegion* hint flags overlapping the chunk
+  uint64_t seen = 0;    // interval the inventory last saw it
+  uint64_t probed = 0;  // interval of its last probe (0 = never)
 };
 
 // One interval's work, in three files: interval.cc (sample, heat, profile
@@ -162,6 +168,7 @@ class Engine {
   std::vector<int> status_;
   std::vector<void*> batch_;
   std::vector<int> bstatus_;
+  sampling::RotatingSubset probe_subset_;
   std::vector<int> nodes_;
   std::vector<PlanChunk> plan_chunks_;
   Plan plan_;

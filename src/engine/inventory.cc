@@ -101,7 +101,12 @@ void Engine::on_obs(const sampling::Obs& o, void* ctx) {
 void Engine::probe() {
   ids_.clear();
   addrs_.clear();
+  // A large inventory is probed in rotating parts (profiler/subset.h): a
+  // chunk that was never probed, or that moved since, is probed every time.
+  probe_subset_.next_round(chunks_.size(), kProbeBudget);
   for (const auto& [id, c] : chunks_) {
+    const bool moved_since = c.moved_at != kNeverMoved && c.moved_at >= c.probed;
+    if (c.probed != 0 && !moved_since && !probe_subset_.selects(id)) continue;
     ids_.push_back(id);
     const uintptr_t span = c.hi - c.lo;
     const uintptr_t step = std::max<uintptr_t>(kPage, (span / kProbes) & ~(kPage - 1));
@@ -150,6 +155,7 @@ void Engine::probe() {
     c.present_est =
         probes > 0 ? (c.hi - c.lo) * static_cast<uint64_t>(present) / static_cast<uint64_t>(probes)
                    : 0;
+    c.probed = interval_;
   }
 }
 

@@ -1,6 +1,4 @@
 // The per-tier statistics table (STRATA_STATS at exit, strata_stats_write).
-#include "src/runtime/runtime.h"
-
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/auxv.h>
@@ -15,10 +13,11 @@
 
 #include "allocator/heap.h"
 #include "base/log.h"
-#include "base/sys.h"
-#include "src/runtime/internal.h"
-#include "src/engine/engine.h"
 #include "base/outfile.h"
+#include "base/sys.h"
+#include "src/engine/engine.h"
+#include "src/runtime/internal.h"
+#include "src/runtime/runtime.h"
 
 namespace strata::rt {
 
@@ -30,7 +29,7 @@ constinit bool g_stats_on = false;
 
 constinit bool g_stats_to_stderr = false;  // STRATA_STATS=1 or stderr; otherwise a file
 
-constinit int g_stats_fd = -1;             // a copy of stderr taken at init (see init)
+constinit int g_stats_fd = -1;  // a copy of stderr taken at init (see init)
 
 }  // namespace
 
@@ -146,6 +145,10 @@ void write_stats(int fd) {
         static_cast<unsigned long long>(c.demotions), wm,
         100.0 * static_cast<double>(c.sample_ns + c.migrate_ns) / wall);
     sys::write_all(fd, buf, static_cast<size_t>(len));
+    if (engine::sampler_note()[0] != '\0') {
+      len = std::snprintf(buf, sizeof buf, "sampler note: %s\n", engine::sampler_note());
+      sys::write_all(fd, buf, static_cast<size_t>(len));
+    }
     if (c.pages_failed != 0 || c.syscall_errors != 0 || c.sampler_errors != 0) {
       len = std::snprintf(
           buf, sizeof buf,

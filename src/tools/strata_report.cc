@@ -21,7 +21,7 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: strata-report PROFILE... [--format text|json|html|policy|pprof] [-o FILE]\n"
+    "usage: strata-report PROFILE... [--format text|json|html|policy|pprof|chunks] [-o FILE]\n"
     "                     [--top N] [--no-symbols]\n"
     "\n"
     "Reads raw profiles written by libstrata (STRATA_PROFILE=path) and prints:\n"
@@ -32,6 +32,8 @@ constexpr const char* kUsage =
     "          occupancy, per-site bars\n"
     "  policy  the suggested STRATA_POLICY with one comment per rule\n"
     "  pprof   a gzipped profile.proto for `pprof` (needs -o FILE)\n"
+    "  chunks  every interval's chunks, tab-separated: interval, time_s, chunk, heat,\n"
+    "          tier, bytes\n"
     "\n"
     "Several profiles, or a directory of them (PATH.PID files of forked workers),\n"
     "are merged into one report and one policy: sites with the same hash are one.\n"
@@ -93,10 +95,13 @@ int main(int argc, char** argv) {
     if (a == "--format") {
       std::string_view v;
       if (!take(&v))
-        return usage_error("--format needs a value (expected text, json, html, policy or pprof)");
-      if (v != "text" && v != "json" && v != "html" && v != "policy" && v != "pprof")
-        return usage_error("--format \"" + std::string(v) +
-                           "\" is not a format (expected text, json, html, policy or pprof)");
+        return usage_error(
+            "--format needs a value (expected text, json, html, policy, pprof or chunks)");
+      if (v != "text" && v != "json" && v != "html" && v != "policy" && v != "pprof" &&
+          v != "chunks")
+        return usage_error(
+            "--format \"" + std::string(v) +
+            "\" is not a format (expected text, json, html, policy, pprof or chunks)");
       format = v;
     } else if (a == "-o" || a == "--output") {
       std::string_view v;
@@ -159,6 +164,8 @@ int main(int argc, char** argv) {
     out = strata::report::render_html(rep, top);
   else if (format == "policy")
     out = strata::report::render_policy(rep);
+  else if (format == "chunks")
+    out = strata::report::render_chunks(rep);
   else
     out = strata::report::render_text(rep, top);
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/sys.h"
+#include "profiler/abit.h"
 #include "src/runtime/config_load.h"
 
 namespace {
@@ -162,6 +163,13 @@ int show(bool tiers, bool explain, bool check) {
     }
     print_hwloc();
     print_kernel_tiering();
+    int k = -1;
+    if (strata::abit::paddr_kdamond_on(&k))
+      std::printf(
+          "sampler note: a physical-address DAMON monitor runs (kdamond %d): it clears "
+          "accessed bits machine-wide, so the abit sampler reads fewer referenced pages "
+          "than were used\n",
+          k);
   }
   if (explain) {
     if (!tiers) std::printf("%s", strata::describe_tiers(cfg).c_str());

@@ -59,6 +59,14 @@ std::string paddr_damon_running() {
 }
 }  // namespace
 
+TEST_CASE("abit: paddr_kdamond_on agrees with DAMON's sysfs", "[abit][scale]") {
+  int k = -1;
+  const bool on = strata::abit::paddr_kdamond_on(&k);
+  const std::string kd = paddr_damon_running();
+  CHECK(on == !kd.empty());
+  if (on) CHECK(kd == "/sys/kernel/mm/damon/admin/kdamonds/" + std::to_string(k));
+}
+
 TEST_CASE("abit: referenced bytes per chunk VMA are exact", "[abit]") {
   char why[160];
   if (!strata::abit::available(why, sizeof why)) {

@@ -25,22 +25,33 @@ footprint=$((32 << 20))
 tolerance=0.05
 
 # run_placement NAME NUMACTL-ARGS...: prints "driver JUDGE0 JUDGE2 SAMPLES"
+# The driver fills its footprint, prints its CSV header and waits (--wait-for) until the
+# judge's window is in force: the window then covers its access intervals, whatever the
+# guest's scheduler does with the script and the driver on one vCPU (on 6.12 a window
+# started as soon as the mapping appeared came into force after the driver had finished).
 run_placement() {
-	local name=$1 csv pid i
+	local name=$1 csv go pid i
 	shift
 	csv=$(mktemp)
+	go=$(mktemp -u)
 	numactl "$@" "$build/bin/strata-bench-hotset" --alloc=block --footprint=$footprint --hot=4M \
-		--hot-offset=4M --intervals=6 --phase-at=3 --interval-ms=300 --fast-node=0 --csv >"$csv" &
+		--hot-offset=4M --intervals=6 --phase-at=3 --interval-ms=300 --fast-node=0 \
+		--wait-for="$go" --csv >"$csv" &
 	pid=$!
-	# the window starts once the footprint is mapped: only its accesses are the target
-	for ((i = 0; i < 600; i++)); do
-		if [ -n "$(big_mapping "$pid")" ]; then break; fi
+	for ((i = 0; i < 1200; i++)); do # the header: the footprint is mapped and filled
+		if [ -s "$csv" ] || ! kill -0 "$pid" 2>/dev/null; then break; fi
 		sleep 0.05
 	done
 	"$ctl" window "$name" "$pid" $((footprint / 2))
-	wait "$pid" || fail "$name: strata-bench-hotset failed"
+	"$ctl" wait # the plugin has read the window
+	touch "$go"
+	if ! wait "$pid"; then # (a subshell: report on stderr, check() fails on "none")
+		echo "judge: $name: strata-bench-hotset failed" >&2
+		: >"$csv"
+	fi
 	"$ctl" off
 	"$ctl" wait # the plugin has written the window's last row
+	rm -f "$go"
 	local driver judge
 	driver=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
 		{ a += $c["accesses"]; h += $c["fast_hit"] * $c["accesses"] }
@@ -51,15 +62,6 @@ run_placement() {
 	echo "$driver $(field share_node0 "$judge") $(field share_node2 "$judge") $(field samples "$judge")"
 }
 field() { sed -n "s/.*\\b$1=\\([0-9.]*\\).*/\\1/p" <<<"$2"; }
-# a writable private mapping of at least half the footprint in PID's maps
-big_mapping() {
-	local span perms _
-	while read -r span perms _; do
-		[[ "$perms" =~ ^rw.p$ ]] || continue
-		if [ $((16#${span#*-} - 16#${span%-*})) -ge $((footprint / 2)) ]; then echo "$span"; return; fi
-	done <"/proc/$1/maps" 2>/dev/null
-}
-
 check() { # check NAME DRIVER JUDGE0 SAMPLES
 	if [ "$2" = none ] || [ -z "$3" ] || [ "${4:-0}" -lt 10000 ]; then
 		fail "$1: no measurement (driver '$2', judge share '$3', $4 samples)"

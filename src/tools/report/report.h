@@ -139,6 +139,8 @@ std::string render_json(const Report& r, size_t top);
 std::string render_html(const Report& r, size_t top);
 // Commented rules plus one STRATA_POLICY='...' line (a shell assignment).
 std::string render_policy(const Report& r);
+// Every interval's chunks: interval, time_s, chunk id (hex), heat, tier, bytes; tab-separated.
+std::string render_chunks(const Report& r);
 
 // ---- helpers shared by the renderers (format.cc)
 std::string human_bytes(double bytes);  // "48.0 MiB", "512 B"
