@@ -218,6 +218,7 @@ void start(const Config& cfg) {
     std::string why;
     // Huge pages off only where moving matters: with migration on and somewhere to move to.
     const bool no_thp = !pol->sampler.keep_thp && migrating;
+    heap::set_huge_pages(pol->sampler.huge_thp);
     bool ok = heap::set_chunk_vmas(no_thp, &why);
     STRATA_LOG(ok ? LogLevel::kInfo : LogLevel::kWarn, "abit sampler: %s%s", why.c_str(),
                ok ? "" : "; heat is per mapping, not per chunk");
