@@ -9,14 +9,29 @@ namespace {
 constexpr uint64_t kUnlimited = UINT64_MAX;
 constexpr uint8_t kMoved = 1;    // moved by this plan
 constexpr uint8_t kCounted = 2;  // already counted under a skip reason
+// A chunk below promote swaps in for one at most 1/kSwapRatio as hot: a clear
+// difference (partly hot chunks beside a lukewarm background) that noise
+// between intervals does not reverse.
+constexpr double kSwapRatio = 2;
 
 uint64_t percent_of(uint64_t limit, unsigned pct) {
   if (limit == 0) return kUnlimited;
   return limit / 100 * pct + limit % 100 * pct / 100;  // no overflow for any limit
 }
 
+double clamp01(double v) {
+  return v > 0 ? (v < 1 ? v : 1) : 0;  // NaN -> 0
+}
+
+// The rank a chunk is planned by: its history, or its latest observation
+// when that is higher.
+// Its latest reading; not known (negative): its heat.
+double recent_of(const PlanChunk& c) {
+  return c.recent < 0 ? clamp01(c.heat) : clamp01(c.recent);
+}
+
 double heat_of(const PlanChunk& c) {
-  return c.heat > 0 ? (c.heat < 1 ? c.heat : 1) : 0;  // NaN -> 0
+  return std::max(clamp01(c.heat), recent_of(c));
 }
 
 // One planning pass. Chunk indices in `order` are grouped by tier, each group
@@ -32,6 +47,7 @@ class Planner {
       res_[t] = tiers[t].resident;
       high_[t] = percent_of(tiers[t].limit, tiers[t].high_pct);
       low_[t] = std::min(high_[t], percent_of(tiers[t].limit, tiers[t].low_pct));
+      cap_[t] = tiers[t].capacity == 0 ? kUnlimited : tiers[t].capacity;
       enabled_[t] = tiers[t].enabled;
     }
   }
@@ -47,16 +63,19 @@ class Planner {
 
  private:
   bool movable_tier(int t) const { return t >= 0 && t < ntiers_ && enabled_[t]; }
+  // Its latest observation says it is hot: it is never demoted.
+  bool currently_hot(const PlanChunk& c) const { return recent_of(c) >= cfg_.promote; }
   // Moved less than `hold` intervals ago (or, inconsistently, in the future).
   bool held(const PlanChunk& c) const {
     if (c.moved_at == kNeverMoved) return false;
     return c.moved_at > interval_ || interval_ - c.moved_at < cfg_.hold;
   }
   // Tier t can take `bytes` more while `freed` bytes leave it, staying at or
-  // below its high watermark.
+  // below its high watermark and its capacity.
   bool room(int t, uint64_t bytes, uint64_t freed = 0) const {
-    if (high_[t] == kUnlimited) return true;
-    return res_[t] - std::min(res_[t], freed) + bytes <= high_[t];
+    const uint64_t after = res_[t] - std::min(res_[t], freed) + bytes;
+    return (high_[t] == kUnlimited || after <= high_[t]) &&
+           (cap_[t] == kUnlimited || after <= cap_[t]);
   }
   // First enabled tier slower than t with room for `bytes`, while `freed` bytes
   // leave tier `leaving`.
@@ -136,7 +155,7 @@ class Planner {
     for (; k < end_[t] && res_[t] > low_[t] + deferred; ++k) {
       const uint32_t i = order[k];
       const PlanChunk& c = chunks_[i];
-      if (unmovable(i)) continue;
+      if (currently_hot(c) || unmovable(i)) continue;
       const int to = slower_with_room(t, c.bytes);
       if (to < 0 || c.bytes > budget_) {
         count(i, to < 0 ? &PlanStats::skipped_no_room : &PlanStats::skipped_budget);
@@ -154,7 +173,7 @@ class Planner {
     for (; cursor_[u] < end_[u]; ++cursor_[u]) {
       const uint32_t i = order[cursor_[u]];
       const PlanChunk& c = chunks_[i];
-      if (plan_->scratch.state[i] != kMoved && !c.pinned && !held(c)) return i;
+      if (plan_->scratch.state[i] != kMoved && !c.pinned && !held(c) && !currently_hot(c)) return i;
     }
     return -1;
   }
@@ -163,6 +182,16 @@ class Planner {
   // heat h and frees enough room for `bytes`: the coldest movable one, or if
   // that one is too small (a nearly empty chunk), the next colder-enough ones,
   // a bounded number of them.
+  // A chunk of score hv gives way to one of score h: at most half as hot, or
+  // (for h >= promote) cold or colder by more than the band width; always
+  // strictly colder.
+  bool colder_enough(double hv, double h, double margin) const {
+    if (!(hv < h)) return false;
+    if (hv <= h / kSwapRatio) return true;
+    if (h < cfg_.promote) return false;
+    return hv <= cfg_.demote || (margin > 0 && hv <= h - margin);
+  }
+
   int64_t swap_partner(int u, uint64_t bytes, double h, double margin) {
     constexpr int kTries = 16;
     const std::vector<uint32_t>& order = plan_->scratch.order;
@@ -171,24 +200,24 @@ class Planner {
     for (size_t k = cursor_[u]; k < end_[u] && tries < kTries; ++k) {
       const uint32_t i = order[k];
       const PlanChunk& v = chunks_[i];
-      if (plan_->scratch.state[i] == kMoved || v.pinned || held(v)) continue;
+      if (plan_->scratch.state[i] == kMoved || v.pinned || held(v) || currently_hot(v)) continue;
       const double hv = heat_of(v);
-      const bool colder = hv < h && (hv <= cfg_.demote || (margin > 0 && hv <= h - margin));
-      if (!colder) return -1;  // the rest are hotter still
+      if (!colder_enough(hv, h, margin)) return -1;  // the rest are hotter still
       if (room(u, bytes, v.bytes)) return i;
       ++tries;
     }
     return -1;
   }
 
-  // Rule 2: hottest first, each to the fastest tier that takes it.
+  // Rule 2: hottest first, each to the fastest tier that takes it. Chunks
+  // between demote and promote only swap, with a chunk at most half as hot.
   void promote_hot() {
     Plan::Scratch& s = plan_->scratch;
     int fastest = 0;
     while (fastest < ntiers_ && !enabled_[fastest]) ++fastest;
     s.cand.clear();
     for (uint32_t i : s.order)
-      if (chunks_[i].tier > fastest && heat_of(chunks_[i]) >= cfg_.promote) s.cand.push_back(i);
+      if (chunks_[i].tier > fastest && heat_of(chunks_[i]) > cfg_.demote) s.cand.push_back(i);
     std::sort(s.cand.begin(), s.cand.end(), [this](uint32_t a, uint32_t b) {
       const PlanChunk& x = chunks_[a];
       const PlanChunk& y = chunks_[b];
@@ -200,13 +229,19 @@ class Planner {
     for (uint32_t i : s.cand) {
       const PlanChunk& c = chunks_[i];
       if (s.state[i] == kMoved) continue;  // already shed by rule 1
-      if (unmovable(i)) continue;
-      const double h = heat_of(c);
+      if (c.pinned && !(heat_of(c) >= cfg_.promote)) continue;
+      const bool hot = heat_of(c) >= cfg_.promote;
+      // A swap demotes a chunk, so the candidate must be hotter both by its
+      // history and by its latest reading: one short window's noise (or one
+      // burst) does not make it. Its victim ranks by the higher of the two.
+      const double h = std::min(clamp01(c.heat), recent_of(c));
+      if (!hot && held(c)) continue;  // not counted: it would not move anyway
+      if (hot && unmovable(i)) continue;
       bool over_budget = false;
       bool moved = false;
       for (int u = fastest; u < c.tier && !moved && !over_budget; ++u) {
         if (!enabled_[u]) continue;
-        if (room(u, c.bytes)) {
+        if (hot && room(u, c.bytes)) {
           if (c.bytes > budget_) {
             over_budget = true;
           } else {
@@ -215,6 +250,7 @@ class Planner {
           }
           continue;
         }
+        if (!hot && room(u, c.bytes)) continue;  // warm chunks only swap, into a full tier
         const int64_t v = swap_partner(u, c.bytes, h, margin);
         if (v < 0) continue;
         const PlanChunk& victim = chunks_[v];
@@ -229,7 +265,8 @@ class Planner {
         ++plan_->stats.swaps;
         moved = true;
       }
-      if (!moved) count(i, over_budget ? &PlanStats::skipped_budget : &PlanStats::skipped_no_room);
+      if (!moved && hot)
+        count(i, over_budget ? &PlanStats::skipped_budget : &PlanStats::skipped_no_room);
     }
   }
 
@@ -242,6 +279,7 @@ class Planner {
   uint64_t res_[kMaxTiers] = {};
   uint64_t high_[kMaxTiers] = {};
   uint64_t low_[kMaxTiers] = {};
+  uint64_t cap_[kMaxTiers] = {};
   bool enabled_[kMaxTiers] = {};
   size_t end_[kMaxTiers] = {};
   size_t cursor_[kMaxTiers] = {};

@@ -42,6 +42,11 @@ class HeatTable {
 
   // Heat in [0, 1] as of the last closed interval; 0 for an unknown chunk.
   double heat(uint64_t chunk) const;
+  // The referenced fraction observed in the last closed interval alone (0 if
+  // it was not observed then, or the chunk is unknown): the planner ranks a
+  // chunk by max(heat, recent), so a chunk that just became hot counts as hot
+  // at once, whatever the model's history says.
+  double recent(uint64_t chunk) const;
   bool contains(uint64_t chunk) const;
   // Drops a chunk whose memory was unmapped; its id may come back as a new chunk.
   void forget(uint64_t chunk);
@@ -69,6 +74,7 @@ class HeatTable {
     uint64_t hist = 0;       // LFU: bit i set = referenced i+1 intervals before open_
     double heat = 0;
     float pending = 0;  // observation in the open interval
+    float recent = 0;   // observation in the last closed interval
   };
 
   static constexpr size_t kInitialSlots = 1024;

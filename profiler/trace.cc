@@ -159,7 +159,9 @@ ReplayStep TraceReplay::step(uint64_t interval, std::span<const Observation> obs
         c.tier = ntiers - 1;
         for (int t = 0; t < ntiers; ++t) {
           const PlanTier& tier = cfg_.tiers[t];
-          if (tier.enabled && (tier.limit == 0 || resident_[t] + c.bytes <= tier.limit)) {
+          const uint64_t after = resident_[t] + c.bytes;
+          if (tier.enabled && (tier.limit == 0 || after <= tier.limit) &&
+              (tier.capacity == 0 || after <= tier.capacity)) {
             c.tier = t;
             break;
           }
@@ -172,10 +174,25 @@ ReplayStep TraceReplay::step(uint64_t interval, std::span<const Observation> obs
     const double referenced = std::clamp(o.fraction, 0.0, 1.0) * static_cast<double>(c.bytes);
     r.referenced_bytes += referenced;
     if (c.tier == 0) r.fast_referenced_bytes += referenced;
-    heat_.observe(interval, o.chunk, o.fraction);
+    if (!cfg_.relative) heat_.observe(interval, o.chunk, o.fraction);
   }
-  heat_.end_interval(interval);
-  for (PlanChunk& c : chunks_) c.heat = heat_.heat(c.id);
+  if (!cfg_.relative) {
+    heat_.end_interval(interval);
+  } else {
+    // As the engine does: the window's most referenced chunk reads 1; a
+    // window whose top saw almost nothing is skipped (no decay either).
+    double top = 0;
+    for (const Observation& o : obs) top = std::max(top, std::clamp(o.fraction, 0.0, 1.0));
+    if (top >= kMinTopFraction) {
+      ++heat_seq_;
+      for (const Observation& o : obs) heat_.observe(heat_seq_, o.chunk, o.fraction / top);
+      heat_.end_interval(heat_seq_);
+    }
+  }
+  for (PlanChunk& c : chunks_) {
+    c.heat = heat_.heat(c.id);
+    c.recent = heat_.recent(c.id);
+  }
 
   std::vector<PlanTier> tiers = cfg_.tiers;
   for (int t = 0; t < ntiers; ++t) tiers[t].resident = resident_[t];

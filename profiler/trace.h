@@ -44,11 +44,17 @@ struct ReplayConfig {
   std::vector<PlanTier> tiers;  // fastest first, 1..kMaxTiers; `resident` is ignored
   uint64_t chunk_bytes = 2 << 20;
   // Where a chunk starts: -1 = the first enabled tier with room below its
-  // limit (the allocator's spill order), else this tier.
+  // limit and capacity (the allocator's spill order, first touch), else this tier.
   int initial_tier = -1;
   std::vector<uint64_t> pinned;  // chunk ids that never move
   size_t max_chunks = HeatTable::kDefaultMaxChunks;
+  // Heat as the engine measures it (src/engine/interval.cc): each interval's
+  // fractions scaled so its most referenced chunk reads 1, and an interval
+  // whose top chunk read under kMinTopFraction not observed at all.
+  bool relative = false;
 };
+
+inline constexpr double kMinTopFraction = 0.02;
 
 struct ReplayStep {
   uint64_t interval = 0;
@@ -80,6 +86,7 @@ class TraceReplay {
   std::vector<PlanChunk> chunks_;  // in order of first appearance
   std::unordered_map<uint64_t, size_t> index_;
   std::vector<uint64_t> resident_;
+  uint64_t heat_seq_ = 0;  // relative: the heat model's own clock
   Plan plan_;
 };
 

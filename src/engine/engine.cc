@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "allocator/heap.h"
+#include "base/libm.h"
 #include "base/log.h"
 #include "base/sys.h"
 #include "src/engine/internal.h"
@@ -38,6 +39,8 @@ constinit char g_sampler_text[512] = {};  // STRATA_SAMPLER as given, for error 
 constinit bool g_strict = false;          // STRATA_STRICT: an unusable STRATA_SAMPLER is fatal
 constinit double g_cpu_pct = kAutoCpuMigrating;  // the sampling budget in use (start())
 constinit Engine* g_engine = nullptr;
+// When this process's engine thread started (CLOCK_MONOTONIC), 0 before.
+constinit std::atomic<uint64_t> g_start_ns{0};
 
 // Copies the ranges `fill` reports into *out (grown to fit); how many there are.
 size_t snapshot(size_t (*fill)(Range* out, size_t cap), std::vector<Range>* out) {
@@ -79,6 +82,13 @@ void sleep_ms(uint64_t ms) {
 void* thread_main(void*) {
   heap::ensure_thread();
   heap::ReentrancyGuard guard;  // everything this thread allocates goes to the default heap
+  // The heat model's pow: libm is opened here, off the program's exec path.
+  const char* no_libm = nullptr;
+  if (!math::load(&no_libm)) {
+    log_msg(LogLevel::kError, "migration engine: %s; not started", no_libm);
+    g_running.store(false, std::memory_order_release);
+    return nullptr;
+  }
   const SamplerConfig& sc = g_pol->sampler;
   const uint64_t interval_ms = g_pol->migrate.interval_ms;
   // The accessed-bit window: fixed (window=T) or adapted: halved while the
@@ -89,7 +99,6 @@ void* thread_main(void*) {
   const uint64_t max_window = std::max<uint64_t>(1, interval_ms / 2);
   uint64_t window_ms = sc.window_ms != 0 ? std::min<uint64_t>(sc.window_ms, interval_ms)
                                          : std::max<uint64_t>(1, interval_ms / 10);
-  const uint64_t w0 = now_ns(CLOCK_MONOTONIC);
   uint64_t sampled = 0;
   double cost_ns = 0;
   while (!g_stop.load(std::memory_order_relaxed)) {
@@ -123,7 +132,6 @@ void* thread_main(void*) {
     sampled = c.sample_ns;
     const double used = cost_ns;
     const uint64_t elapsed = now_ns(CLOCK_MONOTONIC) - t0;
-    COUNTER(wall_ns).store(now_ns(CLOCK_MONOTONIC) - w0, std::memory_order_relaxed);
     // CPU budget: stretch the wait so that sampling takes at most cpu% of it.
     uint64_t period_ns = interval_ms * 1000000ULL;
     const auto min_period = static_cast<uint64_t>(used * 100.0 / g_cpu_pct);
@@ -148,6 +156,7 @@ bool spawn() {
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   pthread_t th;
+  g_start_ns.store(now_ns(CLOCK_MONOTONIC), std::memory_order_relaxed);
   g_running.store(true, std::memory_order_release);
   int r = pthread_create(&th, &attr, thread_main, nullptr);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
@@ -180,7 +189,15 @@ void start(const Config& cfg) {
   g_src = cfg.src;
   std::snprintf(g_sampler_text, sizeof g_sampler_text, "%s",
                 cfg.sampler_text != nullptr ? cfg.sampler_text : "");
-  const bool sampling = pol->migrate.enabled || cfg.sample_only;
+  // Migration with fewer than two tiers move_pages can tell apart (one NUMA
+  // node, or every other tier a file heap) has nothing to do: sampling would
+  // cost the program without ever moving a page, so it is not started.
+  if (pol->migrate.enabled && !migrating && !cfg.sample_only)
+    log_msg(LogLevel::kInfo,
+            "migration engine: %d tier(s) on NUMA nodes of their own (two are needed), so no "
+            "page can move; not sampling",
+            movable);
+  const bool sampling = migrating || cfg.sample_only;
   if (!sampling && !cfg.keep_running) return;
   if (!sampling) {
     // Metrics only: the thread keeps the file fresh and measures nothing.
@@ -237,6 +254,9 @@ void counters(Counters* out) {
   auto* dst = reinterpret_cast<uint64_t*>(out);
   for (size_t i = 0; i < sizeof(Counters) / sizeof(uint64_t); ++i)
     dst[i] = g_counters.v[i].load(std::memory_order_relaxed);
+  // Wall time as of now, on the same clock as the CPU counters' process.
+  const uint64_t start = g_start_ns.load(std::memory_order_relaxed);
+  out->wall_ns = start != 0 ? now_ns(CLOCK_MONOTONIC) - start : 0;
 }
 
 const char* sampler_name() {
@@ -276,6 +296,12 @@ void postfork_parent() {
 void postfork_child() {
   if (g_engine == nullptr) return;
   pthread_mutex_unlock(&g_lock);
+  // The child is a process of its own: its counters (engine CPU above all,
+  // which is per thread and the parent's thread did not come along) start
+  // from zero, like its wall time. Inherited, they made a short-lived child
+  // report the parent's CPU over its own wall time (e.g. 98% of it).
+  for (auto& v : g_counters.v) v.store(0, std::memory_order_relaxed);
+  g_start_ns.store(0, std::memory_order_relaxed);
   if (g_stop.load(std::memory_order_relaxed)) return;
   // The thread did not survive the fork; the sampler's resources (perf events
   // of the parent, its smaps) must be re-acquired for this process.

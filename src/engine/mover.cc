@@ -27,11 +27,12 @@ void Engine::migrate() {
     pc.tier = c.tier;
     pc.bytes = b;
     pc.heat = heat_.heat(id);
-    if ((c.flags & kRegionHot) != 0) pc.heat = 1;
-    if ((c.flags & kRegionCold) != 0) pc.heat = 0;
+    pc.recent = heat_.recent(id);
+    if ((c.flags & kRegionHot) != 0) pc.heat = pc.recent = 1;
+    if ((c.flags & kRegionCold) != 0) pc.heat = pc.recent = 0;
     pc.pinned = (c.flags & kRegionPinned) != 0;
     pc.moved_at = c.moved_at;
-    if (pc.heat >= cfg_.promote) ++hot;
+    if (std::max(pc.heat, pc.recent) >= cfg_.promote) ++hot;
     tiers[c.tier].resident += b;
     plan_chunks_.push_back(pc);
   }
@@ -44,9 +45,10 @@ void Engine::migrate() {
     if (d.cap != 0) tiers[t].limit = d.cap;
     if (movable_[t]) {
       // What this program holds there plus what the nodes still have free
-      // (less a reserve the kernel keeps for itself): without a cap that is
-      // the limit; with one, a node that other programs filled lowers it,
-      // so the planner swaps instead of promoting into ENOMEM.
+      // (less a reserve the kernel keeps for itself) bounds promotion, so
+      // the planner swaps instead of promoting into ENOMEM. It never makes
+      // the tier shed: live data stays where first touch put it, and only a
+      // cap (the user's choice) has watermarks.
       constexpr uint64_t kReserve = 16ULL << 20;
       uint64_t free_bytes = 0;
       for (int n = 0; n < kMaxNodes; ++n)
@@ -54,8 +56,7 @@ void Engine::migrate() {
           const uint64_t f = node_free(n);
           free_bytes += f > kReserve ? f - kReserve : 0;
         }
-      const uint64_t physical = tiers[t].resident + free_bytes;
-      if (tiers[t].limit == 0 || physical < tiers[t].limit) tiers[t].limit = physical;
+      tiers[t].capacity = std::max<uint64_t>(1, tiers[t].resident + free_bytes);
     }
   }
   plan_migrations(std::span<const PlanTier>(tiers, static_cast<size_t>(nt)), plan_chunks_, cfg_,
@@ -73,7 +74,7 @@ void Engine::migrate() {
              static_cast<unsigned long long>(interval_), plan_chunks_.size(),
              static_cast<unsigned long long>(hot), median_scaled_, last_sample_ms_,
              static_cast<unsigned long long>(tiers[0].resident >> 20),
-             static_cast<unsigned long long>(tiers[0].limit >> 20), plan_.moves.size(),
+             static_cast<unsigned long long>(tiers[0].capacity >> 20), plan_.moves.size(),
              ps.skipped_pinned, ps.skipped_held, ps.skipped_budget, ps.skipped_no_room);
 }
 

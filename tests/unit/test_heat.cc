@@ -308,3 +308,18 @@ TEST_CASE("trace: every bad line is reported with its number and text", "[trace]
   CHECK(parse_trace("# only a comment\n\n  \n", "c", &obs, &errors));
   CHECK(errors.empty());
 }
+
+TEST_CASE("recent is the last closed interval's observation alone", "[heat]") {
+  MigrateConfig cfg;  // EWMA, alpha 0.5
+  HeatTable t(cfg);
+  t.observe(1, 7, 0.8);
+  t.end_interval(1);
+  CHECK(t.recent(7) == Approx(0.8));
+  CHECK(t.heat(7) == Approx(0.4));
+  t.observe(2, 7, 0.2);
+  t.end_interval(2);
+  CHECK(t.recent(7) == Approx(0.2));
+  t.end_interval(4);  // two empty intervals
+  CHECK(t.recent(7) == 0);
+  CHECK(t.recent(99) == 0);
+}

@@ -153,7 +153,7 @@ TEST_CASE("plan: promotion goes to the fastest tier that takes the chunk", "[pla
 TEST_CASE("plan: a hot chunk swaps with a colder one when the tier is full", "[plan]") {
   const PlanTier full3 = tier(3, 100, 100);
   SECTION("a cold partner") {
-    std::vector<PlanChunk> c = {chunk(1, 0, 0.05), chunk(2, 0, 0.3), chunk(3, 0, 0.8),
+    std::vector<PlanChunk> c = {chunk(1, 0, 0.05), chunk(2, 0, 0.35), chunk(3, 0, 0.8),
                                 chunk(10, 1, 1.0), chunk(11, 1, 0.6)};
     Plan p = plan({full3, tier(0)}, c);
     const std::vector<Move> want = {mv(1, 0, 1, MoveReason::kSwapOut),
@@ -162,7 +162,7 @@ TEST_CASE("plan: a hot chunk swaps with a colder one when the tier is full", "[p
     CHECK(p.stats.swaps == 1);
     CHECK(p.stats.promoted == 1);
     CHECK(p.stats.demoted == 1);
-    // 11 (0.6) vs 2 (0.3): 0.3 is not cold and not below 0.6 - 0.4.
+    // 11 (0.6) vs 2 (0.35): 0.35 is not cold, not below 0.6 - 0.4, nor half of 0.6.
     CHECK(p.stats.skipped_no_room == 1);
   }
   SECTION("a partner colder by more than the band width") {
@@ -202,6 +202,58 @@ TEST_CASE("plan: a hot chunk swaps with a colder one when the tier is full", "[p
   SECTION("warm chunks (between demote and promote) do not move on their own") {
     std::vector<PlanChunk> c = {chunk(1, 0, 0.11), chunk(10, 1, 0.49)};
     CHECK(plan({tier(10), tier(0)}, c).moves.empty());
+  }
+  SECTION("a warm chunk swaps into a full tier with one at most half as hot") {
+    std::vector<PlanChunk> c = {chunk(1, 0, 0.2), chunk(2, 0, 0.3), chunk(10, 1, 0.4),
+                                chunk(11, 1, 0.45)};
+    Plan p = plan({tier(2, 100, 100), tier(0)}, c);
+    const std::vector<Move> want = {mv(1, 0, 1, MoveReason::kSwapOut),
+                                    mv(11, 1, 0, MoveReason::kSwapIn)};
+    CHECK(p.moves == want);               // 10 (0.4) vs 2 (0.3): not half as hot
+    CHECK(p.stats.skipped_no_room == 0);  // warm chunks that stay are not counted
+  }
+}
+
+TEST_CASE("plan: the latest observation ranks a chunk, and a currently hot one stays", "[plan]") {
+  SECTION("a chunk that just became hot is promoted although its heat is low") {
+    PlanChunk c = chunk(20, 1, 0.1);
+    c.recent = 0.9;
+    Plan p = plan({tier(10), tier(0)}, {c});
+    CHECK(p.moves == std::vector<Move>{mv(20, 1, 0, MoveReason::kPromote)});
+  }
+  SECTION("a currently hot chunk is never shed, whatever its heat") {
+    auto fast = range(0, 19, 0, 0.0);  // 20 of 20: high 18, low 16
+    fast[0].recent = 0.6;
+    fast[1].recent = 0.5;  // = promote: hot
+    Plan p = plan({tier(20), tier(0)}, fast);
+    for (const Move& m : p.moves) {
+      CHECK(m.chunk != 0);
+      CHECK(m.chunk != 1);
+    }
+    CHECK(p.stats.demoted == 4);  // the next coldest go instead
+  }
+  SECTION("nor swapped out for a hotter one") {
+    std::vector<PlanChunk> c = {chunk(1, 0, 0.0), chunk(10, 1, 1.0)};
+    c[0].recent = 0.7;
+    CHECK(plan({tier(1, 100, 100), tier(0)}, c).moves.empty());
+    c[0].recent = 0.3;  // warm now, not hot: 1.0 vs 0.3 is colder by the band
+    CHECK(plan({tier(1, 100, 100), tier(0)}, c).moves.size() == 2);
+  }
+}
+
+TEST_CASE("plan: capacity (the node's real memory) bounds promotion and never sheds", "[plan]") {
+  std::vector<PlanTier> t = {tier(0), tier(0)};
+  t[0].capacity = 4 * kChunk;
+  SECTION("full to the byte without a cap: nothing is shed") {
+    Plan p = plan(t, range(0, 3, 0, 0.0));
+    CHECK(p.moves.empty());
+  }
+  SECTION("promotion fills it to its capacity, then swaps") {
+    auto c = join(range(0, 1, 0, 0.0), range(10, 14, 1, 0.9));
+    Plan p = plan(t, c);
+    CHECK(p.stats.promoted == 4);  // 2 into the free room, 2 by swapping
+    CHECK(p.stats.swaps == 2);
+    CHECK(p.stats.skipped_no_room == 1);
   }
 }
 
