@@ -236,6 +236,7 @@ void start(const Config& cfg) {
     // Huge pages off only where moving matters: with migration on and somewhere to move to.
     // (damon too: a huge page is one accessed bit for DAMON as well.)
     const bool no_thp = !pol->sampler.keep_thp && migrating;
+    heap::set_huge_pages(pol->sampler.huge_thp);
     bool ok = heap::set_chunk_vmas(no_thp, &why);
     STRATA_LOG(ok ? LogLevel::kInfo : LogLevel::kWarn, "%s sampler: %s%s", s->name(), why.c_str(),
                ok ? "" : "; heat is per mapping, not per chunk");
