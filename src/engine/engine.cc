@@ -231,12 +231,14 @@ void start(const Config& cfg) {
     STRATA_LOG(LogLevel::kInfo, "sampler note: %s", note);
   }
   prof::set_sampler(g_sampler_name);
-  if (std::strcmp(s->name(), "abit") == 0) {
+  if (std::strcmp(s->name(), "abit") == 0 || std::strcmp(s->name(), "damon") == 0) {
     std::string why;
     // Huge pages off only where moving matters: with migration on and somewhere to move to.
+    // (damon too: a huge page is one accessed bit for DAMON as well.)
     const bool no_thp = !pol->sampler.keep_thp && migrating;
+    heap::set_huge_pages(pol->sampler.huge_thp);
     bool ok = heap::set_chunk_vmas(no_thp, &why);
-    STRATA_LOG(ok ? LogLevel::kInfo : LogLevel::kWarn, "abit sampler: %s%s", why.c_str(),
+    STRATA_LOG(ok ? LogLevel::kInfo : LogLevel::kWarn, "%s sampler: %s%s", s->name(), why.c_str(),
                ok ? "" : "; heat is per mapping, not per chunk");
   }
   g_engine = new Engine(pol, std::move(s), true);
@@ -284,6 +286,9 @@ void quiesce() {
   // Held to the end: the thread, if it is still running, blocks before its
   // next interval and dies with the process.
   pthread_mutex_lock(&g_lock);
+  // A kdamond outlives the process (stopped, but still counted in nr_kdamonds,
+  // which makes the next damon sampler refuse): only damon's is released here.
+  if (std::strcmp(g_engine->sampler()->name(), "damon") == 0) g_engine->sampler()->close();
 }
 
 void prefork() {
