@@ -82,6 +82,8 @@ constinit unsigned long g_alt_maxnode = 0;
 
 constinit bool g_no_thp = false;  // MADV_NOHUGEPAGE on chunked ranges
 
+constinit bool g_huge = false;  // MADV_HUGEPAGE on chunked ranges (thp=huge)
+
 void apply_binding(Heap* h, uintptr_t start, size_t size, unsigned flags) {
   if (h->file) return;
   int r = 0;
@@ -89,7 +91,10 @@ void apply_binding(Heap* h, uintptr_t start, size_t size, unsigned flags) {
     if (!h->bind) return;
     r = bind_once(h, start, size, 0, flags);
   } else {
-    if (g_no_thp) sys::madvise(reinterpret_cast<void*>(start), size, MADV_NOHUGEPAGE);
+    if (g_huge)
+      sys::madvise(reinterpret_cast<void*>(start), size, MADV_HUGEPAGE);
+    else if (g_no_thp)
+      sys::madvise(reinterpret_cast<void*>(start), size, MADV_NOHUGEPAGE);
     for (uintptr_t s = start, end = start + size; s < end && r == 0;) {
       // Regions double as the share of vm.max_map_count drains (vma_regions.h).
       const int64_t initial = g_vma_budget_initial.load(std::memory_order_relaxed);
@@ -365,8 +370,14 @@ bool set_chunk_vmas(bool no_thp, std::string* why) {
   *why = "region VMAs: 2 MiB for the first " + std::to_string(budget * 2) +
          " MiB of heap, doubling as vm.max_map_count's share drains (up to " +
          std::to_string(region_coverage(budget) >> 30) + " GiB)" +
-         (no_thp ? ", without transparent huge pages" : ", transparent huge pages kept");
+         (g_huge   ? ", transparent huge pages asked for"
+          : no_thp ? ", without transparent huge pages"
+                   : ", transparent huge pages kept");
   return true;
+}
+
+void set_huge_pages(bool on) {
+  g_huge = on;
 }
 
 int64_t chunk_vma_budget() {

@@ -99,6 +99,11 @@ bool bind_range(int tier, void* addr, size_t len);
 // are also madvise(MADV_NOHUGEPAGE)d: a huge page has one accessed bit, so
 // memory touched now and then would read as hot as the hot set.
 bool set_chunk_vmas(bool no_thp, std::string* why);
+// Asks for transparent huge pages (MADV_HUGEPAGE) on the split ranges from
+// then on (call before set_chunk_vmas to cover what was carved): with huge
+// pages the abit sampler's cost is per region instead of per resident page
+// (STRATA_SAMPLER thp=huge; docs/benchmarks.md, "Cost at scale").
+void set_huge_pages(bool on);
 // Odd chunks that may still be split off (0: larger heaps are sampled coarser).
 int64_t chunk_vma_budget();
 // The side slot (one past the tiers' slots), with tier 0's binding: it serves

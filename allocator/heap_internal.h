@@ -141,6 +141,7 @@ extern unsigned long g_alt_mask[kMaxNodes / 64 + 1];
 extern unsigned long g_alt_maxnode;
 
 extern bool g_no_thp;  // MADV_NOHUGEPAGE on chunked ranges
+extern bool g_huge;    // MADV_HUGEPAGE on chunked ranges (thp=huge)
 
 void apply_binding(Heap* h, uintptr_t start, size_t size, unsigned flags);
 

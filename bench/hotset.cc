@@ -29,7 +29,8 @@
 //   strata-bench-hotset [--footprint=512M] [--hot=64M] [--hot-fraction=0.9]
 //                       [--alloc=chunks|block] [--chunk=2M] [--intervals=10]
 //                       [--interval-ms=1000] [--phase-at=K] [--fast-node=0]
-//                       [--fast-bytes=SIZE] [--seed=1] [--wait-for=FILE] [--csv]
+//                       [--fast-bytes=SIZE] [--seed=1] [--wait-for=FILE]
+//                       [--phase-wait=FILE] [--csv]
 
 #include <numa.h>
 #include <numaif.h>
@@ -78,7 +79,8 @@ struct Options {
   int64_t fast_bytes = -1;  // -1: the hot set's size
   uint64_t seed = 1;
   bool csv = false;
-  std::string wait_for;  // after the fill: wait until this file exists
+  std::string wait_for;    // after the fill: wait until this file exists
+  std::string phase_wait;  // at the phase change: wait until this file exists
 };
 
 [[noreturn]] void usage_error(const std::string& msg) {
@@ -104,6 +106,8 @@ void print_help() {
       "  --seed=S             random seed (default 1)\n"
       "  --wait-for=FILE      after the fill (and the header line), wait until FILE exists\n"
       "                       before the first interval, e.g. for an observer to start\n"
+      "  --phase-wait=FILE    at the phase change, wait until FILE exists (nothing is\n"
+      "                       accessed meanwhile: every set goes cold)\n"
       "  --csv                comma-separated output with one header line; besides the\n"
       "                       columns above, hot0_fast_bytes and hot1_fast_bytes: bytes of\n"
       "                       the phase-0 and phase-1 hot sets on --fast-node\n"
@@ -159,9 +163,9 @@ Options parse_options(int argc, char** argv) {
       if (name == "--interval-ms") o.interval_ms = u;
       if (name == "--phase-at") o.phase_at = static_cast<int64_t>(std::min<uint64_t>(u, 1 << 30));
       if (name == "--seed") o.seed = u;
-    } else if (name == "--wait-for") {
+    } else if (name == "--wait-for" || name == "--phase-wait") {
       if (value.empty()) bad("a file name");
-      o.wait_for = std::string(value);
+      (name == "--wait-for" ? o.wait_for : o.phase_wait) = std::string(value);
     } else if (name == "--fast-node") {
       if (!parse_u64(value, &u) || u > 4095) bad("a node number");
       o.fast_node = static_cast<int>(u);
@@ -383,6 +387,8 @@ int main(int argc, char** argv) {
   for (uint64_t interval = 0; interval < o.intervals; ++interval) {
     const int phase = o.phase_at > 0 && interval >= static_cast<uint64_t>(o.phase_at) ? 1 : 0;
     if (phase == 1) hot_start = hot_start1;  // half the footprint further on
+    if (phase == 1 && interval == static_cast<uint64_t>(o.phase_at) && !o.phase_wait.empty())
+      wait_for_file(o.phase_wait);
     const uint64_t cold_start = hot_start + hot_words;
     std::fill(counts.begin(), counts.end(), 0);
 

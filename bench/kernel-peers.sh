@@ -7,7 +7,8 @@
 #       the tiering settings and counters below, DAMON kdamonds, interleave weights
 #   kernel-peers.sh vmstat
 #       one line: pgpromote_success pgpromote_candidate pgdemote_kswapd pgdemote_direct
-#       pgdemote_khugepaged numa_pages_migrated pgmigrate_success numa_hint_faults
+#       pgdemote_khugepaged pgdemote_proactive numa_pages_migrated pgmigrate_success
+#       numa_hint_faults (0 for a counter the kernel does not have)
 #   kernel-peers.sh numab2 on [--rate MBPS] [--scan-delay-ms N] [--scan-period-ms N]
 #                             [--scan-size-mb N] [--hot-threshold-ms N]
 #       NUMA balancing in memory-tiering mode (kernel.numa_balancing=2) with demotion
@@ -19,12 +20,14 @@
 #       numa_balancing=1, demotion off, the scanner's defaults
 #   kernel-peers.sh damon-tier start --fast NODE --slow NODE [--quota-mb N]
 #                                    [--cold-age-ms N] [--sample-us N] [--aggr-us N]
+#                                    [--min-regions N]
 #       DAMON-based tiering: one kdamond per node monitoring its physical range
 #       (operations paddr); on the slow node DAMOS migrate_hot to the fast one, on the
 #       fast node migrate_cold (regions not accessed for --cold-age-ms) to the slow one;
 #       each with a size quota of --quota-mb per second and, where the kernel has them
 #       (6.16+), the quota goals node_mem_used_bp (hot: fast node 99.7% used) and
-#       node_mem_free_bp (cold: keep 0.5% of the fast node free). Needs
+#       node_mem_free_bp (cold: keep 0.5% of the fast node free); --min-regions: DAMON's
+#       minimum number of regions per node (default 10, DAMON's own). Needs
 #       CONFIG_DAMON_PADDR, migrate_hot/migrate_cold (6.11+) and no other kdamond.
 #   kernel-peers.sh damon-tier stats
 #       per scheme: action, tried/applied regions and bytes, quota exceeds
@@ -51,7 +54,7 @@ num() { [[ $2 =~ ^[0-9]+$ ]] || die "$1 wants a whole number, got '$2'"; }
 
 vmstat_line() {
   awk '{ v[$1] = $2 } END {
-    n = split("pgpromote_success pgpromote_candidate pgdemote_kswapd pgdemote_direct pgdemote_khugepaged numa_pages_migrated pgmigrate_success numa_hint_faults", k, " ")
+    n = split("pgpromote_success pgpromote_candidate pgdemote_kswapd pgdemote_direct pgdemote_khugepaged pgdemote_proactive numa_pages_migrated pgmigrate_success numa_hint_faults", k, " ")
     for (i = 1; i <= n; i++) printf "%s%s=%d", (i > 1 ? " " : ""), k[i], v[k[i]]
     printf "\n"
   }' /proc/vmstat
@@ -163,7 +166,7 @@ damon_scheme() {
 }
 
 damon_start() {
-  local fast="" slow="" quota_mb=64 cold_ms=2000 sample_us=10000 aggr_us=200000
+  local fast="" slow="" quota_mb=64 cold_ms=2000 sample_us=10000 aggr_us=200000 min_regions=10
   while [ $# -gt 0 ]; do
     case "$1" in
     --fast) fast=${2:-}; num "$1" "$fast"; shift 2 ;;
@@ -172,11 +175,13 @@ damon_start() {
     --cold-age-ms) cold_ms=${2:-}; num "$1" "$cold_ms"; shift 2 ;;
     --sample-us) sample_us=${2:-}; num "$1" "$sample_us"; shift 2 ;;
     --aggr-us) aggr_us=${2:-}; num "$1" "$aggr_us"; shift 2 ;;
+    --min-regions) min_regions=${2:-}; num "$1" "$min_regions"; shift 2 ;;
     *) die "damon-tier start: unknown option '$1'" ;;
     esac
   done
   { [ -n "$fast" ] && [ -n "$slow" ]; } || die "damon-tier start needs --fast NODE and --slow NODE"
   { [ "$sample_us" -gt 0 ] && [ "$aggr_us" -ge "$sample_us" ]; } || die "--aggr-us must be >= --sample-us > 0"
+  { [ "$min_regions" -ge 3 ] && [ "$min_regions" -le 10000 ]; } || die "--min-regions must be 3..10000"
   [ -d "$DAMON" ] || die "$DAMON missing (kernel without CONFIG_DAMON_SYSFS)"
   [ "$(cat "$DAMON/kdamonds/nr_kdamonds")" = 0 ] || die "kdamonds exist already (damon-tier stop, or someone else's)"
   put "$DAMON/kdamonds/nr_kdamonds" 2
@@ -193,8 +198,8 @@ damon_start() {
     put "$c/monitoring_attrs/intervals/sample_us" "$sample_us"
     put "$c/monitoring_attrs/intervals/aggr_us" "$aggr_us"
     put "$c/monitoring_attrs/intervals/update_us" $((aggr_us * 5))
-    put "$c/monitoring_attrs/nr_regions/min" 10
-    put "$c/monitoring_attrs/nr_regions/max" 1000
+    put "$c/monitoring_attrs/nr_regions/max" $((min_regions > 1000 ? min_regions * 2 : 1000))
+    put "$c/monitoring_attrs/nr_regions/min" "$min_regions"
     put "$c/targets/nr_targets" 1
     put "$c/targets/0/regions/nr_regions" 1
     put "$c/targets/0/regions/0/start" "${range% *}"

@@ -58,6 +58,7 @@ struct SamplerConfig {
   uint32_t period = 100003;  // pebs/ibs: events per sample
   uint32_t window_ms = 0;    // accessed-bit window per interval, 0 = adaptive
   bool keep_thp = false;     // abit: leave transparent huge pages on in the heaps
+  bool huge_thp = false;     // abit: ask for them (MADV_HUGEPAGE) in the heaps (thp=huge)
 };
 
 // ------------------------------------------------------------------- policy
@@ -206,7 +207,7 @@ std::string explain_rules(const CompiledPolicy& policy);
 // STRATA_MIGRATE: "off" or key=value,... (see docs/configuration.md).
 bool parse_migrate(std::string_view value, MigrateConfig* out, Diagnostics* diag);
 std::string explain_migrate(const MigrateConfig& m);
-// STRATA_SAMPLER: NAME[,cpu=P%][,period=N][,window=auto|T][,thp=split|keep], NAME one of auto,
+// STRATA_SAMPLER: NAME[,cpu=P%][,period=N][,window=auto|T][,thp=split|keep|huge], NAME one of auto,
 // abit, pebs, ibs, idle, damon, trace:FILE, off.
 bool parse_sampler(std::string_view value, SamplerConfig* out, Diagnostics* diag);
 std::string explain_sampler(const SamplerConfig& s);

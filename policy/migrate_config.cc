@@ -1,11 +1,10 @@
 // The STRATA_MIGRATE and STRATA_SAMPLER grammars (the migration engine's settings).
-#include "policy/config.h"
-
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstring>
 
+#include "policy/config.h"
 #include "policy/lex.h"
 
 namespace strata {
@@ -265,15 +264,17 @@ bool parse_sampler(std::string_view value, SamplerConfig* out, Diagnostics* diag
         diag->add(kVar, value, col(value, val.empty() ? a : val),
                   "bad window " + quote(val) + " (expected auto or 1ms to 60s, e.g. 20ms)");
     } else if (key == "thp" && eq != std::string_view::npos) {
-      if (val == "keep" || val == "split")
-        c.keep_thp = val == "keep";
-      else
+      if (val == "keep" || val == "split" || val == "huge") {
+        c.keep_thp = val != "split";
+        c.huge_thp = val == "huge";
+      } else {
         diag->add(kVar, value, col(value, val.empty() ? a : val),
-                  "bad thp " + quote(val) + " (expected split or keep)");
+                  "bad thp " + quote(val) + " (expected split, keep or huge)");
+      }
     } else {
       diag->add(kVar, value, at,
                 "unknown option " + quote(a) +
-                    " (expected cpu=P%, period=N, window=T or thp=split|keep)");
+                    " (expected cpu=P%, period=N, window=T or thp=split|keep|huge)");
     }
   }
   if (diag->errors.size() != errors_before) return false;
@@ -287,16 +288,16 @@ std::string explain_sampler(const SamplerConfig& s) {
     std::snprintf(cpu, sizeof cpu, "%.1f%%", s.cpu_pct);
   else
     std::snprintf(cpu, sizeof cpu, "auto");
+  const char* thp = s.huge_thp ? "huge" : s.keep_thp ? "keep" : "split";
   char buf[400];
   if (s.kind == SamplerKind::kTrace)
     std::snprintf(buf, sizeof buf, "sampler: trace:%s, cpu=%s\n", s.trace, cpu);
   else if (s.window_ms == 0)
     std::snprintf(buf, sizeof buf, "sampler: %s, cpu=%s, period=%u, window=auto, thp=%s\n",
-                  sampler_kind_name(s.kind), cpu, s.period, s.keep_thp ? "keep" : "split");
+                  sampler_kind_name(s.kind), cpu, s.period, thp);
   else
     std::snprintf(buf, sizeof buf, "sampler: %s, cpu=%s, period=%u, window=%ums, thp=%s\n",
-                  sampler_kind_name(s.kind), cpu, s.period, s.window_ms,
-                  s.keep_thp ? "keep" : "split");
+                  sampler_kind_name(s.kind), cpu, s.period, s.window_ms, thp);
   return buf;
 }
 

@@ -22,7 +22,7 @@ constexpr OptionDef kOptions[] = {
      kNo, "", "STRATA_MIGRATE ignored, migration off"},
     {Opt::kSampler, "STRATA_SAMPLER", OptType::kSpec, "auto",
      "auto, abit, pebs, ibs, idle, damon, trace:FILE or off, then cpu=P%, period=N, window=T, "
-     "thp=split|keep",
+     "thp=split|keep|huge",
      "Hotness sampler for the migration engine; auto picks the best that works here and says "
      "why.",
      kNo, "", "STRATA_SAMPLER ignored, sampler auto"},

@@ -1,7 +1,9 @@
 #include "profiler/damon.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +12,8 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+
+#include "profiler/abit.h"
 
 namespace strata::sampling {
 namespace {
@@ -22,6 +26,8 @@ namespace {
 
 constexpr const char* kNrKdamonds = "kdamonds/nr_kdamonds";
 constexpr const char* kState = STRATA_KD "state";
+constexpr const char* kRegions = STRATA_CTX "targets/0/regions/";
+constexpr uintptr_t kPageMask = 4096 - 1;
 
 // Decimal, surrounding white space allowed ("1000\n").
 bool parse_u64(const char* s, uint64_t* out) {
@@ -51,7 +57,27 @@ bool has_word(const char* list, const char* word) {
   return false;
 }
 
+// Whether every byte of `want` lies in `have` (both sorted, neither overlapping itself).
+bool covered(const std::vector<Span>& want, const std::vector<Span>& have) {
+  size_t j = 0;
+  for (const Span& w : want) {
+    for (uintptr_t a = w.start; a < w.end; a = have[j].end) {
+      while (j < have.size() && have[j].end <= a) ++j;
+      if (j == have.size() || have[j].start > a) return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
+
+DamonAttrs damon_attrs(uint32_t window_ms) {
+  DamonAttrs a;
+  if (window_ms == 0) window_ms = kDamonAutoWindowMs;
+  a.sample_us = std::min<uint32_t>(window_ms, 60000) * 1000;
+  a.aggr_us = std::max<uint32_t>(100000, 5 * a.sample_us);
+  return a;
+}
 
 DamonSampler::DamonSampler(const char* root, DamonAttrs attrs, int pid)
     : root_(root), attrs_(attrs), pid_(pid) {}
@@ -226,14 +252,140 @@ bool DamonSampler::open(char* why, size_t cap) {
   }
   if (!put_str(kState, "on", "")) return false;
   started_ = true;
+  owner_ = static_cast<int>(::getpid());
+  committed_.clear();
+  dirty_ = !pending_.empty();
+  const bool flushing = attrs_.flush_tlb && start_flusher();
   std::snprintf(why, cap,
                 "damon: kdamond 0 monitors pid %d (vaddr, sample %" PRIu32 " us, aggr %" PRIu32
-                " us, %" PRIu32 "-%" PRIu32 " regions)",
-                pid, attrs_.sample_us, attrs_.aggr_us, attrs_.min_regions, attrs_.max_regions);
+                " us, %" PRIu32 "-%" PRIu32 " regions%s)",
+                pid, attrs_.sample_us, attrs_.aggr_us, attrs_.min_regions, attrs_.max_regions,
+                !attrs_.flush_tlb ? ""
+                : flushing        ? ", TLB flushed 4x per sample"
+                                  : ", TLB flush thread failed");
   return true;
 }
 
+void* DamonSampler::flusher_main(void* arg) {
+  auto* self = static_cast<DamonSampler*>(arg);
+  // Several flushes per sample: a page is seen accessed only if touched
+  // after the first flush that follows DAMON's clearing of its bit.
+  const uint64_t ns = std::max<uint64_t>(1000000, uint64_t{self->attrs_.sample_us} * 1000 / 4);
+  const timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+  while (self->flushing_.load(std::memory_order_acquire)) {
+    (void)abit::flush_tlb();
+    nanosleep(&ts, nullptr);
+  }
+  return nullptr;
+}
+
+bool DamonSampler::start_flusher() {
+  // The first call maps flush_tlb()'s area here, not on the new thread (which
+  // must not allocate: it runs outside the interposer's reentrancy guard).
+  if (abit::flush_tlb() != 0) return false;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  sigset_t all;
+  sigset_t old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);  // it takes no signals meant for the program
+  flushing_.store(true, std::memory_order_release);
+  int r = pthread_create(&flusher_, &attr, flusher_main, this);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  pthread_attr_destroy(&attr);
+  if (r != 0) {
+    flushing_.store(false, std::memory_order_release);
+    return false;
+  }
+  pthread_setname_np(flusher_, "strata-tlbflush");
+  flusher_on_ = true;
+  return true;
+}
+
+void DamonSampler::stop_flusher() {
+  if (!flusher_on_) return;
+  flushing_.store(false, std::memory_order_release);
+  pthread_join(flusher_, nullptr);
+  flusher_on_ = false;
+}
+
+void DamonSampler::track(const Span* spans, size_t n) {
+  // Sorted, page-aligned outward, merged.
+  pending_.assign(spans, spans + n);
+  std::sort(pending_.begin(), pending_.end(),
+            [](const Span& a, const Span& b) { return a.start < b.start; });
+  size_t m = 0;
+  uint64_t chunks = 0;
+  for (const Span& sp : pending_) {
+    Span v{sp.start & ~kPageMask, (sp.end + kPageMask) & ~kPageMask};
+    if (v.end <= v.start) continue;
+    if (m > 0 && v.start <= pending_[m - 1].end) {
+      pending_[m - 1].end = std::max(pending_[m - 1].end, v.end);
+    } else {
+      pending_[m++] = v;
+    }
+  }
+  pending_.resize(m);
+  for (const Span& v : pending_)
+    chunks += ((v.end - 1) >> kChunkShift) - (v.start >> kChunkShift) + 1;
+  // Cut at chunk borders (at every k-th one when there are more chunks than
+  // regions DAMON may hold).
+  const uint64_t k = std::max<uint64_t>(1, (chunks + attrs_.max_regions - 1) / attrs_.max_regions);
+  const size_t merged = pending_.size();
+  for (size_t i = 0; i < merged; ++i) {
+    const Span v = pending_[i];
+    for (uintptr_t a = v.start; a < v.end;) {
+      uintptr_t e = std::min(v.end, ((a >> kChunkShift) + k) << kChunkShift);
+      pending_.push_back(Span{a, e});
+      a = e;
+    }
+  }
+  pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(merged));
+  dirty_ = !covered(pending_, committed_);
+}
+
+int DamonSampler::restart_regions() {
+  // A restart, not a "commit" to the running kdamond: DAMON computes the
+  // largest size regions may merge to (total / min_regions) only when the
+  // kdamond starts, and before the first restart that total is the whole
+  // address space, which lets the hot set merge with the cold memory around it.
+  int err = write_rel(kState, "off");
+  if (err != 0) return err;
+  char rel[128];
+  std::snprintf(rel, sizeof rel, "%snr_regions", kRegions);
+  err = write_num(rel, pending_.size());
+  for (size_t i = 0; err == 0 && i < pending_.size(); ++i) {
+    std::snprintf(rel, sizeof rel, "%s%zu/start", kRegions, i);
+    err = write_num(rel, pending_[i].start);
+    std::snprintf(rel, sizeof rel, "%s%zu/end", kRegions, i);
+    if (err == 0) err = write_num(rel, pending_[i].end);
+  }
+  // As many regions at least as pieces: none merges past a piece (a chunk).
+  const uint64_t min =
+      std::clamp<uint64_t>(pending_.size(), attrs_.min_regions, attrs_.max_regions);
+  if (err == 0) err = write_num(STRATA_CTX "monitoring_attrs/nr_regions/min", min);
+  const int on = write_rel(kState, "on");
+  if (err == 0) err = on;
+  if (err != 0) return err;
+  committed_ = pending_;
+  dirty_ = false;
+  return 0;
+}
+
 void DamonSampler::release() {
+  if (owner_ != 0 && owner_ != static_cast<int>(::getpid())) {
+    // A child after fork(): the kdamond and the flush thread are the parent's.
+    started_ = false;
+    created_ = false;
+    flusher_on_ = false;
+    owner_ = 0;
+    committed_.clear();
+    return;
+  }
+  stop_flusher();
+  owner_ = 0;
+  committed_.clear();
   // Only what open() created; failures have no one to report to.
   if (started_) (void)write_rel(kState, "off");
   if (created_) (void)write_rel(kNrKdamonds, "0");  // it was 0 before open()
@@ -247,6 +399,11 @@ void DamonSampler::close() {
 
 int DamonSampler::collect(Sink sink, void* ctx) {
   if (!started_) return -EBADF;
+  if (dirty_) {
+    int e = restart_regions();
+    if (e != 0) return e;
+  }
+
   // Refills schemes/0/tried_regions/ with the regions of the next aggregation
   // interval; the write returns once they are there.
   int err = write_rel(kState, "update_schemes_tried_regions");

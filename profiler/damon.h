@@ -19,9 +19,12 @@
 #pragma once
 
 #include <limits.h>
+#include <pthread.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "profiler/sampler.h"
 
@@ -31,14 +34,25 @@ inline constexpr const char* kDamonRoot = "/sys/kernel/mm/damon/admin";
 
 // DAMON's monitoring attributes: its own defaults, except at most 100 regions
 // (DAMON's default is 1000): collect() reads three sysfs files per region, and
-// in the test VM (TCG) 1000 regions cost about a second of CPU per interval.
+// in the test VM (TCG) 1000 regions cost about a second of CPU per interval;
+// and an ops update of an hour (DAMON's is 1 s): each update resets the
+// regions to the whole address space (see above).
 struct DamonAttrs {
   uint32_t sample_us = 5000;
   uint32_t aggr_us = 100000;
-  uint32_t update_us = 1000000;
+  uint32_t update_us = 3600000000U;
   uint32_t min_regions = 10;
   uint32_t max_regions = 100;
+  bool flush_tlb = true;  // the TLB-flush thread (above)
 };
+
+// The attributes for STRATA_SAMPLER=damon,window=T: T (ms) is DAMON's sample
+// interval (how long after clearing a page's accessed bit DAMON looks again,
+// as abit's window), aggregated over 5 samples (at least 100 ms). 0 (auto):
+// 20 ms. DAMON's own 5 ms costs four times the kdamond CPU and flushes, and
+// in the test VM (TCG) a hot page is rarely touched twice within 5 ms.
+inline constexpr uint32_t kDamonAutoWindowMs = 20;
+DamonAttrs damon_attrs(uint32_t window_ms);
 
 class DamonSampler final : public Sampler {
  public:
@@ -56,8 +70,15 @@ class DamonSampler final : public Sampler {
   // no kdamond exists yet, nr_kdamonds is writable. Reason in why either way.
   bool probe(char* why, size_t cap);
   bool open(char* why, size_t cap) override;
+  // Keeps the ranges for the next collect(); a process other than this one
+  // (pid != 0) gets them too, so they must be that process's.
+  void track(const Span* spans, size_t n) override;
   int collect(Sink sink, void* ctx) override;
+  // Stops and removes kdamond 0. In a child after fork() (the kdamond is the
+  // parent's) it only forgets it.
   void close() override;
+  // The initial regions of the last restart (for tests).
+  const std::vector<Span>& committed() const { return committed_; }
 
   void set_write_hook(WriteHook hook, void* ctx) {
     hook_ = hook;
@@ -71,6 +92,10 @@ class DamonSampler final : public Sampler {
   int read_rel(const char* rel, char* out, size_t cap);
   bool fail(char* why, size_t cap, const char* rel, int err, const char* hint);
   void release();
+  int restart_regions();
+  bool start_flusher();
+  void stop_flusher();
+  static void* flusher_main(void* self);
 
   const char* root_;
   DamonAttrs attrs_;
@@ -79,7 +104,14 @@ class DamonSampler final : public Sampler {
   void* hook_ctx_ = nullptr;
   bool created_ = false;  // kdamond 0 is ours: nr_kdamonds was 0 and we wrote 1
   bool started_ = false;
+  int owner_ = 0;  // the process that created the kdamond
   char path_[PATH_MAX] = {};
+  std::vector<Span> pending_;    // what track() gave, cut into regions
+  std::vector<Span> committed_;  // the regions of the last restart
+  bool dirty_ = false;           // pending_ covers memory committed_ does not
+  std::atomic<bool> flushing_{false};
+  bool flusher_on_ = false;
+  pthread_t flusher_{};
 };
 
 }  // namespace strata::sampling

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <bit>
-#include <cmath>
 
+#include "base/libm.h"
 #include "base/probe_table.h"
 
 namespace strata {
@@ -86,7 +86,7 @@ void HeatTable::end_interval(uint64_t interval) {
   // applied in closed form, so a gap costs one pass, not one per interval.
   const uint64_t empty = interval - open_;
   const double alpha = cfg_.alpha;
-  const double decay = std::pow(1 - alpha, static_cast<double>(empty));
+  const double decay = math::pow(1 - alpha, static_cast<double>(empty));
   const uint64_t wmask = cfg_.window == 64 ? ~0ULL : (1ULL << cfg_.window) - 1;
   for (Slot& s : slots_) {
     if (s.chunk == kEmpty) continue;

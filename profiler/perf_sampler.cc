@@ -364,6 +364,109 @@ int earlier_threads(pid_t pid) {
   return n;
 }
 
+// The online CPUs into *cpus; returns how many.
+int online_cpus(std::vector<int>* cpus) {
+  char online[4096];
+  int ncpu = -1;
+  if (read_text("/sys/devices/system/cpu/online", online, sizeof online))
+    ncpu = perf::parse_cpu_list(online, cpus->data(), static_cast<int>(cpus->size()));
+  if (ncpu <= 0) {
+    ncpu = std::clamp(static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)), 1,
+                      static_cast<int>(cpus->size()));
+    for (int i = 0; i < ncpu; ++i) (*cpus)[static_cast<size_t>(i)] = i;
+  }
+  return ncpu;
+}
+
+// One ring per CPU, owned by its first sampling event; the other sampling
+// events of the CPU write into it (PERF_EVENT_IOC_SET_OUTPUT), so collect()
+// drains one ring per CPU whatever the events. Returns 0, or the errno of what
+// failed (*what names it).
+int open_cpu(Plan& plan, pid_t pid, int cpu, size_t page, size_t map_len, PerfSampler::Ring* r,
+             const char** what) {
+  int leader = -1;
+  int owner = -1;
+  for (int i = 0; i < plan.n; ++i) {
+    EventSpec& ev = plan.ev[i];
+    if (ev.failed != 0) continue;
+    const int group = i > 0 && plan.ev[i - 1].leader ? leader : -1;
+    const int fd = open_event(&ev.attr, pid, cpu, group);
+    if (fd < 0) {
+      const int e = errno;
+      if (ev.required) {
+        *what = ev.label;
+        return e;
+      }
+      ev.failed = e;
+      continue;
+    }
+    r->fds[r->nfds++] = fd;
+    if (ev.leader) {
+      leader = fd;
+      continue;
+    }
+    if (owner < 0) {
+      // Writable, so that we own data_tail: the kernel then never
+      // overwrites unread records and reports what it had to drop.
+      void* m = ::mmap(nullptr, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+      if (m == MAP_FAILED) {
+        *what = "mmap";
+        return errno;
+      }
+      r->map = m;
+      r->map_len = map_len;
+      const auto* meta = static_cast<const perf_event_mmap_page*>(m);
+      // data_offset/data_size exist since Linux 4.1; before, the data
+      // follows the control page.
+      const uint64_t off = meta->data_offset != 0 ? meta->data_offset : page;
+      r->size = meta->data_size != 0 ? meta->data_size : map_len - page;
+      r->data = static_cast<const unsigned char*>(m) + off;
+      owner = fd;
+    } else if (::ioctl(fd, PERF_EVENT_IOC_SET_OUTPUT, owner) != 0) {
+      const int e = errno;
+      ::close(fd);
+      --r->nfds;
+      if (ev.required) {
+        *what = "PERF_EVENT_IOC_SET_OUTPUT";
+        return e;
+      }
+      ev.failed = e;
+    }
+  }
+  return owner >= 0 ? 0 : ENODEV;
+}
+
+// The line open() reports: PMU, events, period, CPUs, ring size, what is missing.
+void describe(const Plan& plan, bool pebs, const char* name, size_t rings, int ncpu,
+              size_t ring_kib, int skipped, pid_t pid, char* why, size_t cap) {
+  Line line{why, cap};
+  line.add("%s: %s/", name, plan.pmu);
+  bool first = true;
+  for (int i = 0; i < plan.n; ++i) {
+    const EventSpec& ev = plan.ev[i];
+    if (ev.leader || ev.failed != 0) continue;
+    line.add("%s%s", first ? "" : "+", ev.label);
+    first = false;
+  }
+  if (pebs) {
+    for (int i = 0; i < plan.n; ++i) {
+      if (!plan.ev[i].leader && plan.ev[i].required)
+        line.add(" precise_ip=%d", static_cast<int>(plan.ev[i].attr.precise_ip));
+    }
+  }
+  uint64_t period = 0;
+  for (int i = 0; i < plan.n && period == 0; ++i) period = plan.ev[i].attr.sample_period;
+  line.add(", period %llu, %zu/%d CPUs, %zu KiB ring each", static_cast<unsigned long long>(period),
+           rings, ncpu, ring_kib);
+  for (int i = 0; i < plan.n; ++i) {
+    if (plan.ev[i].failed != 0)
+      line.add("; no %s (%s)", plan.ev[i].label, std::strerror(plan.ev[i].failed));
+  }
+  if (skipped > 0) line.add("; %d CPUs without this PMU", skipped);
+  const int earlier = earlier_threads(pid);
+  if (earlier > 0) line.add("; %d threads started before open() are not sampled", earlier);
+}
+
 }  // namespace
 
 PerfSampler::PerfSampler(Mode mode, uint64_t period, size_t ring_pages, size_t max_chunks)
@@ -423,75 +526,12 @@ bool PerfSampler::open(char* why, size_t cap) {
   // Online CPUs; an offline one cannot take events (and is not followed if
   // it comes online later).
   std::vector<int> cpus(8192);
-  char online[4096];
-  int ncpu = -1;
-  if (read_text("/sys/devices/system/cpu/online", online, sizeof online))
-    ncpu = perf::parse_cpu_list(online, cpus.data(), static_cast<int>(cpus.size()));
-  if (ncpu <= 0) {
-    ncpu = std::clamp(static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)), 1,
-                      static_cast<int>(cpus.size()));
-    for (int i = 0; i < ncpu; ++i) cpus[static_cast<size_t>(i)] = i;
-  }
+  const int ncpu = online_cpus(&cpus);
 
   const pid_t pid = ::getpid();
   pid_ = static_cast<uint32_t>(pid);
   const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   const size_t map_len = (1 + ring_pages_) * page;
-  // One ring per CPU, owned by its first sampling event; the other sampling
-  // events of the CPU write into it (PERF_EVENT_IOC_SET_OUTPUT), so collect()
-  // drains one ring per CPU whatever the events.
-  auto open_cpu = [&](int cpu, Ring* r, const char** what) -> int {
-    int leader = -1;
-    int owner = -1;
-    for (int i = 0; i < plan.n; ++i) {
-      EventSpec& ev = plan.ev[i];
-      if (ev.failed != 0) continue;
-      const int group = i > 0 && plan.ev[i - 1].leader ? leader : -1;
-      const int fd = open_event(&ev.attr, pid, cpu, group);
-      if (fd < 0) {
-        const int e = errno;
-        if (ev.required) {
-          *what = ev.label;
-          return e;
-        }
-        ev.failed = e;
-        continue;
-      }
-      r->fds[r->nfds++] = fd;
-      if (ev.leader) {
-        leader = fd;
-        continue;
-      }
-      if (owner < 0) {
-        // Writable, so that we own data_tail: the kernel then never
-        // overwrites unread records and reports what it had to drop.
-        void* m = ::mmap(nullptr, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (m == MAP_FAILED) {
-          *what = "mmap";
-          return errno;
-        }
-        r->map = m;
-        r->map_len = map_len;
-        const auto* meta = static_cast<const perf_event_mmap_page*>(m);
-        // data_offset/data_size exist since Linux 4.1; before, the data
-        // follows the control page.
-        const uint64_t off = meta->data_offset != 0 ? meta->data_offset : page;
-        r->size = meta->data_size != 0 ? meta->data_size : map_len - page;
-        r->data = static_cast<const unsigned char*>(m) + off;
-        owner = fd;
-      } else if (::ioctl(fd, PERF_EVENT_IOC_SET_OUTPUT, owner) != 0) {
-        const int e = errno;
-        ::close(fd);
-        --r->nfds;
-        if (ev.required) {
-          *what = "PERF_EVENT_IOC_SET_OUTPUT";
-          return e;
-        }
-        ev.failed = e;
-      }
-    }
-    return owner >= 0 ? 0 : ENODEV;
-  };
 
   rings_.reserve(static_cast<size_t>(ncpu));
   int err = 0;
@@ -500,7 +540,7 @@ bool PerfSampler::open(char* why, size_t cap) {
   int skipped = 0;
   for (int i = 0; i < ncpu && err == 0; ++i) {
     Ring r;
-    const int e = open_cpu(cpus[static_cast<size_t>(i)], &r, &what);
+    const int e = open_cpu(plan, pid, cpus[static_cast<size_t>(i)], page, map_len, &r, &what);
     if (e == 0) {
       rings_.push_back(r);
       continue;
@@ -533,32 +573,8 @@ bool PerfSampler::open(char* why, size_t cap) {
     return false;
   }
 
-  Line line{why, cap};
-  line.add("%s: %s/", name(), plan.pmu);
-  bool first = true;
-  for (int i = 0; i < plan.n; ++i) {
-    const EventSpec& ev = plan.ev[i];
-    if (ev.leader || ev.failed != 0) continue;
-    line.add("%s%s", first ? "" : "+", ev.label);
-    first = false;
-  }
-  if (mode_ == Mode::kPebs) {
-    for (int i = 0; i < plan.n; ++i) {
-      if (!plan.ev[i].leader && plan.ev[i].required)
-        line.add(" precise_ip=%d", static_cast<int>(plan.ev[i].attr.precise_ip));
-    }
-  }
-  uint64_t period = 0;
-  for (int i = 0; i < plan.n && period == 0; ++i) period = plan.ev[i].attr.sample_period;
-  line.add(", period %llu, %zu/%d CPUs, %zu KiB ring each", static_cast<unsigned long long>(period),
-           rings_.size(), ncpu, (map_len - page) >> 10);
-  for (int i = 0; i < plan.n; ++i) {
-    if (plan.ev[i].failed != 0)
-      line.add("; no %s (%s)", plan.ev[i].label, std::strerror(plan.ev[i].failed));
-  }
-  if (skipped > 0) line.add("; %d CPUs without this PMU", skipped);
-  const int earlier = earlier_threads(pid);
-  if (earlier > 0) line.add("; %d threads started before open() are not sampled", earlier);
+  describe(plan, mode_ == Mode::kPebs, name(), rings_.size(), ncpu, (map_len - page) >> 10, skipped,
+           pid, why, cap);
   return true;
 }
 

@@ -189,7 +189,7 @@ class PerfSampler final : public Sampler {
   const perf::DecodeStats& stats() const { return stats_; }  // since open()
   size_t rings() const { return rings_.size(); }
 
- private:
+  // One CPU's ring (named here for open()'s helpers in perf_sampler.cc).
   struct Ring {
     int fds[3] = {-1, -1, -1};  // this CPU's events; one of them owns the mapping
     int nfds = 0;
@@ -198,6 +198,8 @@ class PerfSampler final : public Sampler {
     const unsigned char* data = nullptr;
     uint64_t size = 0;
   };
+
+ private:
   static void close_ring(Ring* r);
 
   Mode mode_;

@@ -307,6 +307,161 @@ double clean_nonneg(double v) {
   return std::isfinite(v) && v > 0 ? v : 0.0;
 }
 
+// The record readers: each reads one record's fields from c into the profile
+// and returns "" or what is corrupt; `short_fields` is the message for a
+// record too short for its fields.
+std::string read_header(Cursor& c, Header* h, const std::string& short_fields) {
+  if (!c.get(&h->pid) || !c.get(&h->start_ns) || !c.get(&h->end_ns) || !c.get(&h->interval_ms) ||
+      !c.get(&h->chunk_bytes) || !c.str(&h->exe) || !c.str(&h->sampler) || !c.str(&h->tiers_spec) ||
+      !c.str(&h->policy_spec) || !c.str(&h->migrate_spec))
+    return short_fields;
+  if (h->chunk_bytes == 0 || (h->chunk_bytes & (h->chunk_bytes - 1)) != 0)
+    return "chunk size " + std::to_string(h->chunk_bytes) + " (expected a power of two)";
+  return {};
+}
+
+std::string read_tier(Cursor& c, Profile* out, const std::string& short_fields) {
+  Tier t;
+  if (!c.get(&t.index) || !c.get(&t.first_node) || !c.get(&t.cap) || !c.str(&t.name) ||
+      !c.str(&t.kind))
+    return short_fields;
+  if (t.index != out->tiers.size() || t.index >= kMaxTiers)
+    return "tier index " + std::to_string(t.index) + " (expected " +
+           std::to_string(out->tiers.size()) + ", tiers in order, at most " +
+           std::to_string(kMaxTiers) + ")";
+  out->tiers.push_back(std::move(t));
+  return {};
+}
+
+std::string read_module(Cursor& c, Profile* out, const std::string& short_fields) {
+  Module m;
+  if (!c.get(&m.base) || !c.get(&m.start) || !c.get(&m.end) || !c.str(&m.path) ||
+      !c.str(&m.build_id))
+    return short_fields;
+  out->modules.push_back(std::move(m));
+  return {};
+}
+
+std::string read_site(Cursor& c, Profile* out, const std::string& short_fields) {
+  SiteRecord s;
+  uint8_t nframes = 0;
+  bool okf = c.get(&s.hash) && c.get(&s.allocs) && c.get(&s.frees) && c.get(&s.bytes_allocated) &&
+             c.get(&s.bytes_freed) && c.get(&s.live_bytes) && c.get(&s.lifetime_ns) &&
+             c.get(&s.heat_byte_intervals) && c.get(&s.byte_intervals);
+  for (double& v : s.tier_byte_intervals) okf = okf && c.get(&v);
+  okf = okf && c.get(&s.placed_tier) && c.get(&nframes);
+  if (!okf) return short_fields;
+  if (nframes > kMaxFrames)
+    return std::to_string(nframes) + " frames (expected at most " + std::to_string(kMaxFrames) +
+           ")";
+  s.nframes = nframes;
+  for (uint32_t i = 0; i < nframes; ++i)
+    if (!c.get(&s.frames[i])) return short_fields;
+  s.heat_byte_intervals = clean_nonneg(s.heat_byte_intervals);
+  s.byte_intervals = clean_nonneg(s.byte_intervals);
+  for (double& v : s.tier_byte_intervals) v = clean_nonneg(v);
+  out->sites.push_back(s);
+  return {};
+}
+
+// *nchunks_out: the chunk records it held.
+std::string read_interval(Cursor& c, Profile* out, uint64_t* nchunks_out,
+                          const std::string& short_fields) {
+  Interval iv;
+  IntervalRecord& r = iv.rec;
+  uint32_t nchunks = 0;
+  uint32_t stride = 0;
+  bool okf = c.get(&r.index) && c.get(&r.time_ns);
+  for (uint64_t& v : r.resident) okf = okf && c.get(&v);
+  okf = okf && c.get(&r.promoted_bytes) && c.get(&r.demoted_bytes) && c.get(&r.promoted) &&
+        c.get(&r.demoted) && c.get(&r.failures) && c.get(&nchunks) && c.get(&stride);
+  if (!okf) return short_fields;
+  if (stride < kChunkRecordBytes)
+    return "chunk stride " + std::to_string(stride) + " (expected at least " +
+           std::to_string(kChunkRecordBytes) + ")";
+  if (uint64_t{nchunks} * stride > c.left())
+    return std::to_string(nchunks) + " chunks need " + std::to_string(uint64_t{nchunks} * stride) +
+           " bytes, " + std::to_string(c.left()) + " left";
+  iv.chunks.resize(nchunks);
+  for (ChunkRecord& ch : iv.chunks) {
+    c.get(&ch.id);
+    c.get(&ch.heat);
+    c.get(&ch.tier);
+    c.get(&ch.bytes);
+    c.skip(stride - kChunkRecordBytes);
+    ch.heat = clean_heat(ch.heat);
+  }
+  *nchunks_out = nchunks;
+  out->intervals.push_back(std::move(iv));
+  return {};
+}
+
+std::string read_move(Cursor& c, Profile* out, const std::string& short_fields) {
+  MoveRecord m;
+  uint8_t reason = 0;
+  if (!c.get(&m.interval) || !c.get(&m.chunk) || !c.get(&m.from) || !c.get(&m.to) ||
+      !c.get(&reason) || !c.get(&m.bytes))
+    return short_fields;
+  if (reason > static_cast<uint8_t>(MoveReason::kSwapIn))
+    return "move reason " + std::to_string(reason) + " (expected 0-3)";
+  m.reason = static_cast<MoveReason>(reason);
+  out->moves.push_back(m);
+  return {};
+}
+
+// The End record's counts against what was read (`counts`).
+std::string read_end(Cursor& c, const uint64_t* counts, const std::string& short_fields) {
+  uint64_t want[kEndCounts] = {};
+  for (uint64_t& v : want)
+    if (!c.get(&v)) return short_fields;
+  static const char* const kWhat[kEndCounts] = {"Header",   "Tier", "Module", "Site",
+                                                "Interval", "Move", "chunk"};
+  for (size_t i = 0; i < kEndCounts; ++i)
+    if (want[i] != counts[i])
+      return "it counts " + std::to_string(want[i]) + " " + kWhat[i] + " records, the file has " +
+             std::to_string(counts[i]) + " (expected equal counts)";
+  return {};
+}
+
+// One record of type `type`; counts[] as the End record counts them.
+std::string read_record(uint32_t type, Cursor& c, Profile* out, uint64_t* counts, bool* have_end,
+                        const std::string& short_fields) {
+  std::string bad;
+  switch (static_cast<RecordType>(type)) {
+    case RecordType::kHeader:
+      if (counts[0] != 0) return "a second Header record (expected one)";
+      bad = read_header(c, &out->header, short_fields);
+      break;
+    case RecordType::kTier:
+      bad = read_tier(c, out, short_fields);
+      break;
+    case RecordType::kModule:
+      bad = read_module(c, out, short_fields);
+      break;
+    case RecordType::kSite:
+      bad = read_site(c, out, short_fields);
+      break;
+    case RecordType::kInterval: {
+      uint64_t nchunks = 0;
+      bad = read_interval(c, out, &nchunks, short_fields);
+      if (bad.empty()) counts[6] += nchunks;
+      break;
+    }
+    case RecordType::kMove:
+      bad = read_move(c, out, short_fields);
+      break;
+    case RecordType::kEnd:
+      bad = read_end(c, counts, short_fields);
+      if (bad.empty()) *have_end = true;
+      return bad;
+    default:
+      out->unknown_records++;  // a newer writer's record type: skipped
+      return {};
+  }
+  if (bad.empty()) counts[type - static_cast<uint32_t>(RecordType::kHeader)]++;
+  return bad;
+}
+
 }  // namespace
 
 bool parse(std::span<const unsigned char> data, std::string_view name, Profile* out,
@@ -361,134 +516,14 @@ bool parse(std::span<const unsigned char> data, std::string_view name, Profile* 
     auto corrupt = [&](const std::string& what) {
       return fail("corrupt " + rname + " record at byte " + std::to_string(at) + ": " + what);
     };
-    const std::string short_fields =
-        "length " + std::to_string(len) + " is too short for its fields";
     if (have_end) return corrupt("record after the End record (expected end of file)");
-    bool header_seen = counts[0] != 0;
-    if (!header_seen && type != static_cast<uint32_t>(RecordType::kHeader))
+    if (counts[0] == 0 && type != static_cast<uint32_t>(RecordType::kHeader))
       return fail("corrupt file at byte " + std::to_string(at) + ": " + rname +
                   " record before the Header record (expected the Header first)");
-    switch (static_cast<RecordType>(type)) {
-      case RecordType::kHeader: {
-        if (header_seen) return corrupt("a second Header record (expected one)");
-        Header& h = out->header;
-        if (!c.get(&h.pid) || !c.get(&h.start_ns) || !c.get(&h.end_ns) || !c.get(&h.interval_ms) ||
-            !c.get(&h.chunk_bytes) || !c.str(&h.exe) || !c.str(&h.sampler) ||
-            !c.str(&h.tiers_spec) || !c.str(&h.policy_spec) || !c.str(&h.migrate_spec))
-          return corrupt(short_fields);
-        if (h.chunk_bytes == 0 || (h.chunk_bytes & (h.chunk_bytes - 1)) != 0)
-          return corrupt("chunk size " + std::to_string(h.chunk_bytes) +
-                         " (expected a power of two)");
-        counts[0]++;
-        break;
-      }
-      case RecordType::kTier: {
-        Tier t;
-        if (!c.get(&t.index) || !c.get(&t.first_node) || !c.get(&t.cap) || !c.str(&t.name) ||
-            !c.str(&t.kind))
-          return corrupt(short_fields);
-        if (t.index != out->tiers.size() || t.index >= kMaxTiers)
-          return corrupt("tier index " + std::to_string(t.index) + " (expected " +
-                         std::to_string(out->tiers.size()) + ", tiers in order, at most " +
-                         std::to_string(kMaxTiers) + ")");
-        out->tiers.push_back(std::move(t));
-        counts[1]++;
-        break;
-      }
-      case RecordType::kModule: {
-        Module m;
-        if (!c.get(&m.base) || !c.get(&m.start) || !c.get(&m.end) || !c.str(&m.path) ||
-            !c.str(&m.build_id))
-          return corrupt(short_fields);
-        out->modules.push_back(std::move(m));
-        counts[2]++;
-        break;
-      }
-      case RecordType::kSite: {
-        SiteRecord s;
-        uint8_t nframes = 0;
-        bool okf = c.get(&s.hash) && c.get(&s.allocs) && c.get(&s.frees) &&
-                   c.get(&s.bytes_allocated) && c.get(&s.bytes_freed) && c.get(&s.live_bytes) &&
-                   c.get(&s.lifetime_ns) && c.get(&s.heat_byte_intervals) &&
-                   c.get(&s.byte_intervals);
-        for (double& v : s.tier_byte_intervals) okf = okf && c.get(&v);
-        okf = okf && c.get(&s.placed_tier) && c.get(&nframes);
-        if (!okf) return corrupt(short_fields);
-        if (nframes > kMaxFrames)
-          return corrupt(std::to_string(nframes) + " frames (expected at most " +
-                         std::to_string(kMaxFrames) + ")");
-        s.nframes = nframes;
-        for (uint32_t i = 0; i < nframes; ++i)
-          if (!c.get(&s.frames[i])) return corrupt(short_fields);
-        s.heat_byte_intervals = clean_nonneg(s.heat_byte_intervals);
-        s.byte_intervals = clean_nonneg(s.byte_intervals);
-        for (double& v : s.tier_byte_intervals) v = clean_nonneg(v);
-        out->sites.push_back(s);
-        counts[3]++;
-        break;
-      }
-      case RecordType::kInterval: {
-        Interval iv;
-        IntervalRecord& r = iv.rec;
-        uint32_t nchunks = 0;
-        uint32_t stride = 0;
-        bool okf = c.get(&r.index) && c.get(&r.time_ns);
-        for (uint64_t& v : r.resident) okf = okf && c.get(&v);
-        okf = okf && c.get(&r.promoted_bytes) && c.get(&r.demoted_bytes) && c.get(&r.promoted) &&
-              c.get(&r.demoted) && c.get(&r.failures) && c.get(&nchunks) && c.get(&stride);
-        if (!okf) return corrupt(short_fields);
-        if (stride < kChunkRecordBytes)
-          return corrupt("chunk stride " + std::to_string(stride) + " (expected at least " +
-                         std::to_string(kChunkRecordBytes) + ")");
-        if (uint64_t{nchunks} * stride > c.left())
-          return corrupt(std::to_string(nchunks) + " chunks need " +
-                         std::to_string(uint64_t{nchunks} * stride) + " bytes, " +
-                         std::to_string(c.left()) + " left");
-        iv.chunks.resize(nchunks);
-        for (ChunkRecord& ch : iv.chunks) {
-          c.get(&ch.id);
-          c.get(&ch.heat);
-          c.get(&ch.tier);
-          c.get(&ch.bytes);
-          c.skip(stride - kChunkRecordBytes);
-          ch.heat = clean_heat(ch.heat);
-        }
-        counts[6] += nchunks;
-        out->intervals.push_back(std::move(iv));
-        counts[4]++;
-        break;
-      }
-      case RecordType::kMove: {
-        MoveRecord m;
-        uint8_t reason = 0;
-        if (!c.get(&m.interval) || !c.get(&m.chunk) || !c.get(&m.from) || !c.get(&m.to) ||
-            !c.get(&reason) || !c.get(&m.bytes))
-          return corrupt(short_fields);
-        if (reason > static_cast<uint8_t>(MoveReason::kSwapIn))
-          return corrupt("move reason " + std::to_string(reason) + " (expected 0-3)");
-        m.reason = static_cast<MoveReason>(reason);
-        out->moves.push_back(m);
-        counts[5]++;
-        break;
-      }
-      case RecordType::kEnd: {
-        uint64_t want[kEndCounts] = {};
-        for (uint64_t& v : want)
-          if (!c.get(&v)) return corrupt(short_fields);
-        static const char* const kWhat[kEndCounts] = {"Header",   "Tier", "Module", "Site",
-                                                      "Interval", "Move", "chunk"};
-        for (size_t i = 0; i < kEndCounts; ++i)
-          if (want[i] != counts[i])
-            return corrupt("it counts " + std::to_string(want[i]) + " " + kWhat[i] +
-                           " records, the file has " + std::to_string(counts[i]) +
-                           " (expected equal counts)");
-        have_end = true;
-        break;
-      }
-      default:
-        out->unknown_records++;  // a newer writer's record type: skipped
-        break;
-    }
+    const std::string bad =
+        read_record(type, c, out, counts, &have_end,
+                    "length " + std::to_string(len) + " is too short for its fields");
+    if (!bad.empty()) return corrupt(bad);
   }
   if (counts[0] == 0)
     return fail("truncated at byte " + std::to_string(data.size()) +

@@ -36,6 +36,12 @@ struct Obs {
 // Called once per observation; `ctx` is the caller's.
 using Sink = void (*)(const Obs& obs, void* ctx);
 
+// An address range the engine manages (a heap's carved part, a tracked mmap).
+struct Span {
+  uintptr_t start = 0;
+  uintptr_t end = 0;  // exclusive
+};
+
 class Sampler {
  public:
   virtual ~Sampler() = default;
@@ -54,6 +60,13 @@ class Sampler {
   // used memory from memory touched now and then (accessed bits saturate over
   // long windows). Backends that count continuously need not override it.
   virtual void arm() {}
+  // The memory the engine manages this interval (any order, may overlap),
+  // given before each collect(). Backends that choose which addresses to
+  // watch (damon) watch these; the others see the whole process and ignore it.
+  virtual void track(const Span* spans, size_t n) {
+    (void)spans;
+    (void)n;
+  }
   // Ends the current window: reports what was referenced since arm() (or, for
   // backends without arm(), since open() or the previous collect()). Returns
   // 0 or -errno (the engine counts failures and goes on).

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "allocator/heap.h"
+#include "base/libm.h"
 #include "base/log.h"
 #include "base/sys.h"
 #include "src/engine/internal.h"
@@ -81,6 +82,13 @@ void sleep_ms(uint64_t ms) {
 void* thread_main(void*) {
   heap::ensure_thread();
   heap::ReentrancyGuard guard;  // everything this thread allocates goes to the default heap
+  // The heat model's pow: libm is opened here, off the program's exec path.
+  const char* no_libm = nullptr;
+  if (!math::load(&no_libm)) {
+    log_msg(LogLevel::kError, "migration engine: %s; not started", no_libm);
+    g_running.store(false, std::memory_order_release);
+    return nullptr;
+  }
   const SamplerConfig& sc = g_pol->sampler;
   const uint64_t interval_ms = g_pol->migrate.interval_ms;
   // The accessed-bit window: fixed (window=T) or adapted: halved while the
@@ -230,12 +238,14 @@ void start(const Config& cfg) {
     STRATA_LOG(LogLevel::kInfo, "sampler note: %s", note);
   }
   prof::set_sampler(g_sampler_name);
-  if (std::strcmp(s->name(), "abit") == 0) {
+  if (std::strcmp(s->name(), "abit") == 0 || std::strcmp(s->name(), "damon") == 0) {
     std::string why;
     // Huge pages off only where moving matters: with migration on and somewhere to move to.
+    // (damon too: a huge page is one accessed bit for DAMON as well.)
     const bool no_thp = !pol->sampler.keep_thp && migrating;
+    heap::set_huge_pages(pol->sampler.huge_thp);
     bool ok = heap::set_chunk_vmas(no_thp, &why);
-    STRATA_LOG(ok ? LogLevel::kInfo : LogLevel::kWarn, "abit sampler: %s%s", why.c_str(),
+    STRATA_LOG(ok ? LogLevel::kInfo : LogLevel::kWarn, "%s sampler: %s%s", s->name(), why.c_str(),
                ok ? "" : "; heat is per mapping, not per chunk");
   }
   g_engine = new Engine(pol, std::move(s), true);
@@ -283,6 +293,9 @@ void quiesce() {
   // Held to the end: the thread, if it is still running, blocks before its
   // next interval and dies with the process.
   pthread_mutex_lock(&g_lock);
+  // A kdamond outlives the process (stopped, but still counted in nr_kdamonds,
+  // which makes the next damon sampler refuse): only damon's is released here.
+  if (std::strcmp(g_engine->sampler()->name(), "damon") == 0) g_engine->sampler()->close();
 }
 
 void prefork() {

@@ -161,6 +161,7 @@ class Engine {
   double last_sample_ms_ = 0;
   std::unordered_map<uint64_t, ChunkState> chunks_;
   std::vector<Range> regions_;
+  std::vector<sampling::Span> spans_;  // the managed ranges (inventory), for the sampler
   std::vector<Range> hints_;
   std::vector<uint64_t> ids_;
   std::vector<void*> addrs_;

@@ -13,8 +13,10 @@
 namespace strata::engine {
 
 void Engine::inventory() {
+  spans_.clear();
   auto add = [&](uintptr_t lo, uintptr_t hi, uint16_t flags, int home) {
     lo &= ~(kPage - 1);
+    spans_.push_back(sampling::Span{lo, hi});
     for (uintptr_t c = lo >> kChunkShift; c <= (hi - 1) >> kChunkShift; ++c) {
       uintptr_t cs = c << kChunkShift;
       uintptr_t s = std::max(lo, cs);

@@ -25,7 +25,8 @@ std::unique_ptr<sampling::Sampler> make(SamplerKind k, const SamplerConfig& sc) 
     case SamplerKind::kIdle:
       return std::make_unique<sampling::IdleSampler>();
     case SamplerKind::kDamon:
-      return std::make_unique<sampling::DamonSampler>();
+      return std::make_unique<sampling::DamonSampler>(sampling::kDamonRoot,
+                                                      sampling::damon_attrs(sc.window_ms));
     default:
       return nullptr;
   }

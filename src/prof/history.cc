@@ -34,9 +34,14 @@ void account(ChunkLookup lookup, void* ctx) {
     Stripe& st = g_stripes[s];
     const Live* v = stripe_slots(s);
     st.lock.lock();
-    for (size_t i = 0; st.n != 0 && i < kPerStripe; ++i) {
+    // Stops at the stripe's last live entry: the table is sized for 64 GiB
+    // of sampled heap, and a scan of all of it costs more than the sampler.
+    size_t left = st.n;
+    for (size_t i = 0; left != 0 && i < kPerStripe; ++i) {
       const Live& l = v[i];
-      if (l.p == 0 || iv - l.iv < kSettle) continue;
+      if (l.p == 0) continue;
+      --left;
+      if (iv - l.iv < kSettle) continue;
       Site& site = g_sites[l.site];
       ChunkInfo ci{0, -1};
       if (!lookup(l.p >> profile::kChunkShift, &ci, ctx)) continue;  // not resident yet

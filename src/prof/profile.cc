@@ -13,13 +13,13 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
 
 #include "allocator/heap.h"
+#include "base/libm.h"
 #include "base/log.h"
 #include "base/probe_table.h"
 #include "base/sys.h"
@@ -95,7 +95,7 @@ int64_t next_gap() {
   t_rng ^= t_rng >> 7;
   t_rng ^= t_rng << 17;
   const double u = (static_cast<double>(t_rng >> 11) + 1.0) * 0x1p-53;  // (0, 1]
-  return static_cast<int64_t>(-std::log(u) * g_rate) + 1;
+  return static_cast<int64_t>(-math::log(u) * g_rate) + 1;
 }
 
 void* map_table(size_t bytes) {
@@ -163,6 +163,11 @@ size_t site_slot(const uintptr_t* frames, uint32_t n) {
 bool start(const ProfConfig& cfg, const CompiledPolicy* pol, char* why, size_t cap) {
   if (cfg.path == nullptr || cfg.path[0] == '\0') return false;
   heap::ReentrancyGuard guard;
+  const char* no_libm = nullptr;
+  if (!math::load(&no_libm)) {  // log and expm1 for the sampling gaps and weights
+    std::snprintf(why, cap, "%s", no_libm);
+    return false;
+  }
   {
     // The file is written at exit: say now if its directory is unusable.
     char dir[512];
@@ -272,7 +277,7 @@ void record(void* p, size_t size, const void* ra) {
     for (; i < n && nf < kMaxFrames; ++i) frames[nf++] = reinterpret_cast<uintptr_t>(bt[i]);
   }
   const double s = static_cast<double>(size == 0 ? 1 : size);
-  const double prob = -std::expm1(-s / g_rate);  // chance that a block this size is sampled
+  const double prob = -math::expm1(-s / g_rate);  // chance that a block this size is sampled
   const double count = prob > 0 ? 1.0 / prob : 1.0;
   const int tier = heap::tier_of(p);
   // Lifetimes use the coarse clock (a few ms resolution, a third of the cost

@@ -10,11 +10,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <cmath>
 #include <cstdio>
 #include <cstring>
 
 #include "allocator/heap.h"
+#include "base/libm.h"
 #include "base/log.h"
 #include "base/outfile.h"
 #include "base/sys.h"
@@ -187,12 +187,12 @@ bool write_to(const char* path) {
     r.nframes = std::min<uint32_t>(s.nframes, kMaxFrames);
     for (uint32_t f = 0; f < r.nframes; ++f) r.frames[f] = s.frames[f];
     r.hash = r.nframes > 0 ? hash_of(s.frames[0]) : 0;
-    r.allocs = static_cast<uint64_t>(std::llround(s.allocs));
-    r.frees = static_cast<uint64_t>(std::llround(s.frees));
-    r.bytes_allocated = static_cast<uint64_t>(std::llround(s.bytes_allocated));
-    r.bytes_freed = static_cast<uint64_t>(std::llround(s.bytes_freed));
+    r.allocs = math::round_count(s.allocs);
+    r.frees = math::round_count(s.frees);
+    r.bytes_allocated = math::round_count(s.bytes_allocated);
+    r.bytes_freed = math::round_count(s.bytes_freed);
     r.live_bytes = r.bytes_allocated > r.bytes_freed ? r.bytes_allocated - r.bytes_freed : 0;
-    r.lifetime_ns = static_cast<uint64_t>(std::llround(s.lifetime_ns));
+    r.lifetime_ns = math::round_count(s.lifetime_ns);
     r.heat_byte_intervals = s.heat_bi;
     r.byte_intervals = s.bi;
     int placed = -1;

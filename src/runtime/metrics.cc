@@ -43,13 +43,9 @@ void head(Out* o, const char* name, const char* type, const char* help) {
 
 constinit bool g_warned = false;
 
-}  // namespace
-
-bool write(const char* path) {
-  heap::ReentrancyGuard guard;
-  static Out o;
-  o.n = 0;
-  o.full = false;
+// Per tier: the heaps' counters, the program's mappings, resident bytes.
+void tier_metrics(Out* op) {
+  Out& o = *op;
   const CompiledPolicy* pol = rt::policy();
   const int nt = pol != nullptr ? pol->ntiers : 1;
   heap::TierStats ts[kMaxTiers] = {};
@@ -103,6 +99,11 @@ bool write(const char* path) {
   for (int t = 0; t < nt; ++t)
     o.add("strata_tier_resident_bytes{tier=\"%s\"} %llu\n", name(t),
           static_cast<unsigned long long>(res.bytes[t]));
+}
+
+// The migration engine's and the sampler's counters.
+void engine_metrics(Out* op) {
+  Out& o = *op;
   engine::Counters c{};
   engine::counters(&c);
   struct Scalar {
@@ -163,6 +164,17 @@ bool write(const char* path) {
   for (const auto& f : kFail)
     o.add("strata_migrate_failed_pages_total{errno=\"%s\"} %llu\n", f.err,
           static_cast<unsigned long long>(f.v));
+}
+
+}  // namespace
+
+bool write(const char* path) {
+  heap::ReentrancyGuard guard;
+  static Out o;
+  o.n = 0;
+  o.full = false;
+  tier_metrics(&o);
+  engine_metrics(&o);
   if (o.full) o.add("# truncated\n");
   sys::OutFile out;
   char why[160];

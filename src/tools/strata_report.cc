@@ -62,14 +62,16 @@ bool write_all(int fd, const std::string& s) {
   return true;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+struct Args {
   std::vector<std::string> inputs;
   std::string format = "text";
   std::string out_path;
   size_t top = 5;
   bool symbols = true;
+};
+
+// The command line into *args; returns -1 to go on, or the exit status.
+int parse_args(int argc, char** argv, Args* args) {
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
     std::string_view value;
@@ -102,11 +104,11 @@ int main(int argc, char** argv) {
         return usage_error(
             "--format \"" + std::string(v) +
             "\" is not a format (expected text, json, html, policy, pprof or chunks)");
-      format = v;
+      args->format = v;
     } else if (a == "-o" || a == "--output") {
       std::string_view v;
       if (!take(&v) || v.empty()) return usage_error(std::string(a) + " needs a file name");
-      out_path = v;
+      args->out_path = v;
     } else if (a == "--top") {
       std::string_view v;
       if (!take(&v)) return usage_error("--top needs a number (expected 1-1000)");
@@ -118,15 +120,51 @@ int main(int argc, char** argv) {
       }
       if (!good || n < 1 || n > 1000)
         return usage_error("--top \"" + std::string(v) + "\" is not a number from 1 to 1000");
-      top = n;
+      args->top = n;
     } else if (a == "--no-symbols" && !has_inline) {
-      symbols = false;
+      args->symbols = false;
     } else if (a.starts_with("-") && a.size() > 1) {
       return usage_error("unknown option \"" + std::string(argv[i]) + "\"");
     } else {
-      inputs.emplace_back(a);
+      args->inputs.emplace_back(a);
     }
   }
+  return -1;
+}
+
+// Writes out to out_path (standard output if empty); returns the exit status.
+int write_out(const std::string& out, const std::string& out_path) {
+  int fd = STDOUT_FILENO;
+  if (!out_path.empty()) {
+    fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      std::fprintf(stderr, "strata-report: %s: cannot create: %s\n", out_path.c_str(),
+                   std::strerror(errno));
+      return 1;
+    }
+  }
+  bool ok = write_all(fd, out);
+  int err = errno;
+  if (!out_path.empty() && ::close(fd) != 0 && ok) {
+    ok = false;
+    err = errno;
+  }
+  if (!ok) {
+    std::fprintf(stderr, "strata-report: %s: cannot write: %s\n",
+                 out_path.empty() ? "standard output" : out_path.c_str(), std::strerror(err));
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args;
+  if (const int status = parse_args(argc, argv, &args); status >= 0) return status;
+  const std::vector<std::string>& inputs = args.inputs;
+  const std::string& format = args.format;
+  const std::string& out_path = args.out_path;
   if (inputs.empty()) return usage_error("no profile given (expected strata-report PROFILE)");
   if (format == "pprof" && out_path.empty())
     return usage_error("--format pprof writes a binary file: give -o FILE");
@@ -144,7 +182,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   strata::report::Options opt;
-  opt.symbolize = symbols;
+  opt.symbolize = args.symbols;
   const bool many = profs.size() > 1;
   strata::report::Report rep = strata::report::analyze(
       many ? merged.profile : profs.front(),
@@ -159,35 +197,15 @@ int main(int argc, char** argv) {
       return 1;
     }
   } else if (format == "json")
-    out = strata::report::render_json(rep, top);
+    out = strata::report::render_json(rep, args.top);
   else if (format == "html")
-    out = strata::report::render_html(rep, top);
+    out = strata::report::render_html(rep, args.top);
   else if (format == "policy")
     out = strata::report::render_policy(rep);
   else if (format == "chunks")
     out = strata::report::render_chunks(rep);
   else
-    out = strata::report::render_text(rep, top);
+    out = strata::report::render_text(rep, args.top);
 
-  int fd = STDOUT_FILENO;
-  if (!out_path.empty()) {
-    fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-      std::fprintf(stderr, "strata-report: %s: cannot create: %s\n", out_path.c_str(),
-                   std::strerror(errno));
-      return 1;
-    }
-  }
-  ok = write_all(fd, out);
-  int err = errno;
-  if (!out_path.empty() && ::close(fd) != 0 && ok) {
-    ok = false;
-    err = errno;
-  }
-  if (!ok) {
-    std::fprintf(stderr, "strata-report: %s: cannot write: %s\n",
-                 out_path.empty() ? "standard output" : out_path.c_str(), std::strerror(err));
-    return 1;
-  }
-  return 0;
+  return write_out(out, out_path);
 }

@@ -67,7 +67,7 @@ expect 1 "strata-report: $tmp/missing.prof: cannot open: No such file or directo
 
 # Bad arguments: exit 2, one line.
 expect 2 "strata-report: no profile given (expected strata-report PROFILE); see strata-report --help"
-expect 2 "strata-report: --format \"xml\" is not a format (expected text, json, html, policy or pprof); see strata-report --help" \
+expect 2 "strata-report: --format \"xml\" is not a format (expected text, json, html, policy, pprof or chunks); see strata-report --help" \
   "$good" --format xml
 expect 2 "strata-report: --top \"0\" is not a number from 1 to 1000; see strata-report --help" \
   "$good" --top 0

@@ -24,4 +24,15 @@ case "$soname" in
   libstrata.so.[0-9]*) ;;
   *) echo "libstrata has no versioned SONAME (found \"$soname\")"; exit 1 ;;
 esac
-echo "exports: $(echo "$actual" | wc -l) symbols, all on the allow-list; SONAME $soname"
+# What every exec under the preload loads (docs/benchmarks.md, "Per-exec cost"):
+# libc and the loader only. The C++ runtime is static and hidden, libm is
+# opened on first use (base/libm.h), the optional libraries with dlopen.
+# A sanitizer build adds its runtime (libubsan, libasan, ...): left out here.
+needed=$(readelf -d "$lib" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | grep -v '^lib[a-z]*san\.so' |
+  sort | tr '\n' ' ')
+if [ "$needed" != "ld-linux-x86-64.so.2 libc.so.6 " ]; then
+  echo "libstrata NEEDs \"$needed\" (expected only libc.so.6 and ld-linux-x86-64.so.2)"
+  exit 1
+fi
+echo "exports: $(echo "$actual" | wc -l) symbols, all on the allow-list; SONAME $soname;" \
+  "NEEDED: $needed"

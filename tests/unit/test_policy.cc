@@ -430,6 +430,11 @@ TEST_CASE("STRATA_SAMPLER: names, options, errors", "[policy]") {
   CHECK_FALSE(parse_sampler("abit,cpu=0%", &s, &diag));
   CHECK_FALSE(parse_sampler("abit,window=0", &s, &diag));
   CHECK_FALSE(parse_sampler("abit,thp=maybe,period=10", &s, &diag));
+  SamplerConfig h;
+  REQUIRE(parse_sampler("abit,thp=huge", &h, &diag));
+  CHECK(h.keep_thp);
+  CHECK(h.huge_thp);
+  CHECK(explain_sampler(h).find("thp=huge") != std::string::npos);
   CHECK_FALSE(parse_sampler("trace:", &s, &diag));
   CHECK_FALSE(parse_sampler("abit,colour=red", &s, &diag));
   REQUIRE(diag.errors.size() == 7);

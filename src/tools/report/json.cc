@@ -103,19 +103,10 @@ std::string rank_of(const std::vector<size_t>& list, size_t site) {
   return kNull;
 }
 
-}  // namespace
-
-std::string render_json(const Report& r, size_t top) {
+// The run, and the merged profiles it came from.
+void json_run(Emitter& e, const Report& r) {
   const profile::Profile& p = *r.prof;
   const profile::Header& h = p.header;
-  const size_t ntiers = r.tiers.size();
-  Emitter e;
-  e.begin_object();
-  e.field("schema", str("strata-report"));
-  e.field("schema_version", num(kJsonSchemaVersion));
-  e.field("file", str(r.file));
-  e.field("format_version", num(static_cast<uint64_t>(h.version)));
-
   e.begin_object("run");
   e.field("pid", num(static_cast<int64_t>(h.pid)));
   e.field("exe", str(h.exe));
@@ -144,7 +135,12 @@ std::string render_json(const Report& r, size_t top) {
     }
     e.end_array();
   }
+}
 
+// Thresholds, tiers and modules.
+void json_setup(Emitter& e, const Report& r) {
+  const profile::Profile& p = *r.prof;
+  const size_t ntiers = r.tiers.size();
   e.begin_object("thresholds");
   e.field("hot", real(r.hot_threshold));
   e.field("cold", real(r.cold_threshold));
@@ -187,7 +183,10 @@ std::string render_json(const Report& r, size_t top) {
     e.end_object();
   }
   e.end_array();
+}
 
+// Totals and the hot and cold rankings (their first `top`).
+void json_totals(Emitter& e, const Report& r, size_t top) {
   size_t counts[4] = {};
   for (const Site& s : r.sites) counts[static_cast<int>(s.cls)]++;
   e.begin_object("totals");
@@ -210,7 +209,11 @@ std::string render_json(const Report& r, size_t top) {
   for (size_t k = 0; k < r.cold.size() && k < top; ++k)
     e.item(str(hash_str(r.sites[r.cold[k]].rec->hash)));
   e.end_array();
+}
 
+// One entry per site.
+void json_sites(Emitter& e, const Report& r) {
+  const size_t ntiers = r.tiers.size();
   e.begin_array("sites");
   for (size_t i = 0; i < r.sites.size(); ++i) {
     const Site& s = r.sites[i];
@@ -245,7 +248,12 @@ std::string render_json(const Report& r, size_t top) {
     e.end_object();
   }
   e.end_array();
+}
 
+// One entry per sampling interval.
+void json_intervals(Emitter& e, const Report& r) {
+  const profile::Profile& p = *r.prof;
+  const size_t ntiers = r.tiers.size();
   e.begin_array("intervals");
   for (const profile::Interval& iv : p.intervals) {
     double bytes = 0;
@@ -277,7 +285,10 @@ std::string render_json(const Report& r, size_t top) {
     e.end_object();
   }
   e.end_array();
+}
 
+// Migrations, by reason and by path.
+void json_migrations(Emitter& e, const Report& r) {
   const Migrations& m = r.mig;
   e.begin_object("migrations");
   e.field("moves", num(m.moves));
@@ -309,7 +320,10 @@ std::string render_json(const Report& r, size_t top) {
   e.field("demoted", num(m.demoted));
   e.field("failures", num(m.failures));
   e.end_object();
+}
 
+// The suggested policy.
+void json_policy(Emitter& e, const Report& r) {
   const Suggestion& sg = r.policy;
   e.begin_object("policy");
   e.field("value", str(sg.value));
@@ -328,7 +342,25 @@ std::string render_json(const Report& r, size_t top) {
   e.field("note", sg.note.empty() ? kNull : str(sg.note));
   e.field("error", sg.error.empty() ? kNull : str(sg.error));
   e.end_object();
+}
 
+}  // namespace
+
+std::string render_json(const Report& r, size_t top) {
+  const profile::Header& h = r.prof->header;
+  Emitter e;
+  e.begin_object();
+  e.field("schema", str("strata-report"));
+  e.field("schema_version", num(kJsonSchemaVersion));
+  e.field("file", str(r.file));
+  e.field("format_version", num(static_cast<uint64_t>(h.version)));
+  json_run(e, r);
+  json_setup(e, r);
+  json_totals(e, r, top);
+  json_sites(e, r);
+  json_intervals(e, r);
+  json_migrations(e, r);
+  json_policy(e, r);
   e.end_object();
   return e.take();
 }
