@@ -180,6 +180,4 @@ void snapshot_child() {
   }
 }
 
-void postfork_child() {}
-
 }  // namespace strata::heap

@@ -436,10 +436,42 @@ void set_fast_path_profiling(bool on) {
   set_fast_path_allowed(g_fast_allowed);
 }
 
-// Nothing to take yet: the runtime takes its locks (the region map's) before
-// calling here, and jemalloc takes its own in its fork handlers.
-void prefork() {}
+namespace {
+
+// Set by prefork when the forking thread handed its explicit tcaches back.
+constinit __thread bool t_fork_flushed = false;
+
+}  // namespace
+
+// An explicit tcache cannot cross a fork. jemalloc's child handler rebuilds each
+// arena's list of tcaches from the thread's automatic tcache alone; an explicit
+// tcache the child later flushes (which destroys it) is then unlinked from a list
+// it is no longer in, through its neighbours in the parent. That corrupted the
+// arena's list, and the child's next statistics merge crashed (bash subshells
+// under STRATA_STATS). So the forking thread hands its explicit tcaches back
+// first: jemalloc creates each again on its next use, in parent and child. This
+// runs before any lock of strata's or jemalloc's is taken (first in the runtime's
+// prepare handler). A fork from inside strata itself cannot flush (jemalloc's
+// locks may be held on this thread): the child then forgets those tcaches and
+// creates new ones; the objects they cached stay unused in the child.
+void prefork() {
+  t_fork_flushed = false;
+  if (t_state.depth != 0 || t_state.dead || g_boot.load(std::memory_order_acquire) != 2) return;
+  ReentrancyGuard g;
+  for (int t = 0; t < kSlots; ++t) {
+    if (t_state.tcache[t] <= 0) continue;
+    unsigned tc = static_cast<unsigned>(t_state.tcache[t] - 1);
+    strata_je_mallctl("tcache.flush", nullptr, nullptr, &tc, sizeof tc);
+  }
+  t_fork_flushed = true;
+}
 
 void postfork_parent() {}
+
+void postfork_child() {
+  if (t_fork_flushed) return;
+  for (int t = 0; t < kSlots; ++t)
+    if (t_state.tcache[t] > 0) t_state.tcache[t] = 0;
+}
 
 }  // namespace strata::heap

@@ -73,17 +73,18 @@ void write_metrics() {
   metrics::write(g_metrics_path);
 }
 
-// The region map's lock is taken before jemalloc's (heap::prefork): jemalloc
-// registered its own fork handlers before strata's init ran, and prepare
-// handlers run in reverse order of registration. It is never taken while a
-// jemalloc lock is held (only the os-range lock is, inside jemalloc's mmap calls).
+// The region map's lock is taken before jemalloc's: jemalloc registered its own
+// fork handlers before strata's init ran, and prepare handlers run in reverse
+// order of registration. It is never taken while a jemalloc lock is held (only
+// the os-range lock is, inside jemalloc's mmap calls). heap::prefork comes
+// first: it calls into jemalloc (see there), so no lock may be held yet.
 void atfork_prepare() {
+  heap::prefork();
   engine::prefork();
   prof::prefork();
   sites::prefork();
   hint_map().lock();
   region_map().lock();
-  heap::prefork();
 }
 
 void atfork_parent() {
