@@ -25,6 +25,8 @@
 //   hot0_fast_bytes, hot1_fast_bytes (--csv)
 //               bytes of the phase-0 and of the phase-1 hot set on --fast-node:
 //               where a known set went (promoted, demoted), whoever moved it
+//   promoted_bytes (--csv)
+//               the part of migrated_bytes that strata's engine promoted
 //
 //   strata-bench-hotset [--footprint=512M] [--hot=64M] [--hot-fraction=0.9]
 //                       [--alloc=chunks|block] [--chunk=2M] [--intervals=10]
@@ -351,7 +353,7 @@ int main(int argc, char** argv) {
     for (int n = 0; n <= max_node; ++n) std::printf(",node%d_bytes", n);
     std::printf(
         ",absent_bytes,loop_ms,cpu_ms,migrated_bytes,engine_cpu_ms,sampler_cpu_ms,engine_"
-        "intervals,hot0_fast_bytes,hot1_fast_bytes\n");
+        "intervals,hot0_fast_bytes,hot1_fast_bytes,promoted_bytes\n");
   } else {
     std::printf("# %s: footprint %.1f MiB as %s; hot set %.1f MiB gets %.0f%% of accesses", kProg,
                 static_cast<double>(o.footprint) / kMiB,
@@ -441,10 +443,11 @@ int main(int argc, char** argv) {
                   static_cast<double>(fast) / acc, static_cast<double>(best) / acc);
       for (uint64_t n : pl.node_pages) std::printf(",%" PRIu64, n * kPage);
       std::printf(",%" PRIu64 ",%.1f,%.1f,%" PRIu64 ",%.1f,%.1f,%" PRIu64 ",%" PRIu64 ",%" PRIu64
-                  "\n",
+                  ",%" PRIu64 "\n",
                   pl.absent_pages * kPage, t1 - t0, cpu, migrated, engine_ms, sampler_ms,
                   engine_intervals, set_bytes_on(f, pl, hot_start0, hot_words, o.fast_node),
-                  set_bytes_on(f, pl, hot_start1, hot_words, o.fast_node));
+                  set_bytes_on(f, pl, hot_start1, hot_words, o.fast_node),
+                  static_cast<uint64_t>(st.promoted_bytes));
     } else {
       std::printf("%8" PRIu64 " %5d %12" PRIu64 " %8.3f %10.3f", interval, phase, accesses,
                   static_cast<double>(fast) / acc, static_cast<double>(best) / acc);

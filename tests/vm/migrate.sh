@@ -5,7 +5,9 @@
 #   NUMA_VM_CPUS=2 scripts/numa-vm --build-dir build -- bash tests/vm/migrate.sh build stress
 # Sections (all three when none is named):
 #   hotset  strata-bench-hotset under the engine: the hot set is promoted to the
-#           fast tier in each phase, within 3x its size in moved bytes
+#           fast tier in each phase, promoting at most 2x its size per phase
+#           (issue 14's traffic bound; demotions of the tier's own heap, which
+#           a cap forces, are shown but not bounded)
 #   hints   strata-vm-migrate-hints: PIN / COLD / HOT / UNPIN range hints
 #   stress  strata-vm-migrate-stress: two threads verify and rewrite blocks while
 #           the engine migrates them as fast as it may; no block may change
@@ -74,6 +76,7 @@ section_hotset() {
     }
     {
       k = $1; hit[k] = $col["fast_hit"]; orc[k] = $col["oracle_hit"]; mig[k] = $col["migrated_bytes"]
+      pro[k] = $col["promoted_bytes"]
       rows++
       printf "%8d %5d %8.3f %10.3f %9.1f %9.1f %12.1f %9.0f\n", k, $2, hit[k], orc[k],
         $col["node0_bytes"] / 1048576, $col["node2_bytes"] / 1048576, mig[k] / 1048576,
@@ -86,8 +89,9 @@ section_hotset() {
         printf "%s phase %d, last interval %d: fast_hit %.3f >= 0.9 * oracle_hit %.3f\n",
           verdict(hit[last] >= 0.9 * orc[last]), p, last, hit[last], orc[last]
         m = p ? mig[n - 1] - mig[phase - 1] : mig[phase - 1]
-        printf "%s phase %d: the engine moved %.1f MiB: more than 0, at most 3x the hot set (%.0f MiB)\n",
-          verdict(m > 0 && m <= 3 * hot), p, m / 1048576, 3 * hot / 1048576
+        q = p ? pro[n - 1] - pro[phase - 1] : pro[phase - 1]
+        printf "%s phase %d: the engine promoted %.1f MiB (moved %.1f MiB in all): more than 0, at most 2x the hot set (%.0f MiB)\n",
+          verdict(q > 0 && q <= 2 * hot), p, q / 1048576, m / 1048576, 2 * hot / 1048576
       }
       printf "%s the hot set moved away: fast_hit %.3f at interval %d (first of phase 1) < half of %.3f at interval %d\n",
         verdict(hit[phase] < 0.5 * hit[phase - 1]), hit[phase], phase, hit[phase - 1], phase - 1
