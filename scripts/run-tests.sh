@@ -25,5 +25,19 @@ else
   echo "run-tests: the sanitizer build failed"
   status=1
 fi
+# The library itself under UBSan with the invariant checks on, below every
+# integration test (real programs under the preload). UBSan does not replace
+# malloc, so it can sit under the preload; ASan and TSan cannot (docs/testing.md).
+# A UBSan report aborts the program (-fno-sanitize-recover=all) and fails the test.
+ub="$build-ubsan"
+if BUILD_DIR="$ub" \
+   STRATA_CMAKE_ARGS="-DSTRATA_SANITIZE=undefined -DSTRATA_DEBUG=ON -DSTRATA_BUILD_BENCH=OFF" \
+   bash scripts/build.sh; then
+  UBSAN_OPTIONS=print_stacktrace=1 ctest --test-dir "$ub" -L integration --output-on-failure -j2 ||
+    { echo "run-tests: integration tests under UBSan (build-ubsan) failed"; status=1; }
+else
+  echo "run-tests: the UBSan build failed"
+  status=1
+fi
 echo "run-tests: finished in $(( $(date +%s) - start )) s, status $status"
 exit "$status"
