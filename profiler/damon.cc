@@ -71,11 +71,13 @@ bool covered(const std::vector<Span>& want, const std::vector<Span>& have) {
 
 }  // namespace
 
-DamonAttrs damon_attrs(uint32_t window_ms) {
+DamonAttrs damon_attrs(uint32_t window_ms, uint32_t interval_ms) {
   DamonAttrs a;
   if (window_ms == 0) window_ms = kDamonAutoWindowMs;
   a.sample_us = std::min<uint32_t>(window_ms, 60000) * 1000;
-  a.aggr_us = std::max<uint32_t>(100000, 5 * a.sample_us);
+  const uint64_t engine_us = uint64_t{std::min<uint32_t>(interval_ms, 3600000)} * 1000;
+  a.aggr_us =
+      static_cast<uint32_t>(std::max<uint64_t>({100000, 5 * uint64_t{a.sample_us}, engine_us}));
   return a;
 }
 

@@ -46,13 +46,17 @@ struct DamonAttrs {
   bool flush_tlb = true;  // the TLB-flush thread (above)
 };
 
-// The attributes for STRATA_SAMPLER=damon,window=T: T (ms) is DAMON's sample
-// interval (how long after clearing a page's accessed bit DAMON looks again,
-// as abit's window), aggregated over 5 samples (at least 100 ms). 0 (auto):
-// 20 ms. DAMON's own 5 ms costs four times the kdamond CPU and flushes, and
-// in the test VM (TCG) a hot page is rarely touched twice within 5 ms.
+// The attributes for STRATA_SAMPLER=damon,window=T under an engine interval
+// of I ms: T (ms) is DAMON's sample interval (how long after clearing a page's
+// accessed bit DAMON looks again, as abit's window); 0 (auto): 20 ms. DAMON's
+// own 5 ms costs four times the kdamond CPU and flushes, and in the test VM
+// (TCG) a hot page is rarely touched twice within 5 ms. The aggregation
+// interval is the engine's (at least 5 samples, at least 100 ms): collect()
+// reads one aggregation's nr_accesses, so a shorter one would throw away the
+// samples DAMON took in the rest of the engine interval; with one sampled page
+// per region and sample, those samples are the signal (I = 0: 5 samples).
 inline constexpr uint32_t kDamonAutoWindowMs = 20;
-DamonAttrs damon_attrs(uint32_t window_ms);
+DamonAttrs damon_attrs(uint32_t window_ms, uint32_t interval_ms = 0);
 
 class DamonSampler final : public Sampler {
  public:

@@ -201,7 +201,8 @@ void start(const Config& cfg) {
     // under STRATA_STRICT) as where it would run, then closed.
     if (g_sampler_text[0] != '\0' && pol->sampler.kind != SamplerKind::kOff) {
       heap::ReentrancyGuard guard;
-      if (std::unique_ptr<sampling::Sampler> probe = choose(pol->sampler)) probe->close();
+      if (std::unique_ptr<sampling::Sampler> probe = choose(pol->sampler, pol->migrate.interval_ms))
+        probe->close();
     }
   }
   const bool sampling = migrating || cfg.sample_only;
@@ -224,7 +225,7 @@ void start(const Config& cfg) {
   g_pol = pol;
   std::unique_ptr<sampling::Sampler> s;
   if (pol->sampler.kind != SamplerKind::kOff) {
-    s = choose(pol->sampler);
+    s = choose(pol->sampler, pol->migrate.interval_ms);
     if (s == nullptr) {
       log_msg(LogLevel::kError, "migration engine: %s; migration off", g_sampler_reason);
       return;

@@ -187,7 +187,8 @@ class NullSampler final : public sampling::Sampler {
   int collect(sampling::Sink, void*) override { return 0; }
 };
 
-// sampler_select.cc: the sampler STRATA_SAMPLER names, or the best that works here.
-std::unique_ptr<sampling::Sampler> choose(const SamplerConfig& sc);
+// sampler_select.cc: the sampler STRATA_SAMPLER names, or the best that works here;
+// interval_ms is the engine's interval (damon aggregates over it).
+std::unique_ptr<sampling::Sampler> choose(const SamplerConfig& sc, uint32_t interval_ms);
 
 }  // namespace strata::engine

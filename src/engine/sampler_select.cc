@@ -14,7 +14,8 @@
 namespace strata::engine {
 namespace {
 
-std::unique_ptr<sampling::Sampler> make(SamplerKind k, const SamplerConfig& sc) {
+std::unique_ptr<sampling::Sampler> make(SamplerKind k, const SamplerConfig& sc,
+                                        uint32_t interval_ms) {
   switch (k) {
     case SamplerKind::kAbit:
       return std::make_unique<abit::AbitSampler>();
@@ -25,8 +26,8 @@ std::unique_ptr<sampling::Sampler> make(SamplerKind k, const SamplerConfig& sc) 
     case SamplerKind::kIdle:
       return std::make_unique<sampling::IdleSampler>();
     case SamplerKind::kDamon:
-      return std::make_unique<sampling::DamonSampler>(sampling::kDamonRoot,
-                                                      sampling::damon_attrs(sc.window_ms));
+      return std::make_unique<sampling::DamonSampler>(
+          sampling::kDamonRoot, sampling::damon_attrs(sc.window_ms, interval_ms));
     default:
       return nullptr;
   }
@@ -39,11 +40,11 @@ void append(char* dst, size_t cap, const char* s) {
 
 }  // namespace
 
-std::unique_ptr<sampling::Sampler> choose(const SamplerConfig& sc) {
+std::unique_ptr<sampling::Sampler> choose(const SamplerConfig& sc, uint32_t interval_ms) {
   char why[256];
   g_sampler_reason[0] = '\0';
   if (sc.kind != SamplerKind::kAuto) {
-    auto s = make(sc.kind, sc);
+    auto s = make(sc.kind, sc, interval_ms);
     why[0] = '\0';
     if (s == nullptr)
       std::snprintf(why, sizeof why, "%s: not built into this libstrata",
@@ -64,7 +65,7 @@ std::unique_ptr<sampling::Sampler> choose(const SamplerConfig& sc) {
                                SamplerKind::kIdle, SamplerKind::kDamon};
   char skipped[384] = {};
   for (SamplerKind k : order) {
-    auto s = make(k, sc);
+    auto s = make(k, sc, interval_ms);
     why[0] = '\0';
     if (s == nullptr)
       std::snprintf(why, sizeof why, "%s: not built into this libstrata", sampler_kind_name(k));

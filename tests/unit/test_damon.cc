@@ -329,6 +329,13 @@ TEST_CASE("damon: window=T sets the sample interval, over 5 samples of at least 
   CHECK(damon_attrs(5).aggr_us == 100000);
   CHECK(damon_attrs(1000000).sample_us == 60000000);  // clamped to a minute
   CHECK(damon_attrs(0).update_us == 3600000000U);
+  // The aggregation follows the engine interval: one collect() per interval
+  // sees every sample DAMON took in it.
+  CHECK(damon_attrs(0, 300).aggr_us == 300000);
+  CHECK(damon_attrs(0, 1000).aggr_us == 1000000);
+  CHECK(damon_attrs(0, 50).aggr_us == 100000);                // at least 100 ms
+  CHECK(damon_attrs(50, 200).aggr_us == 250000);              // at least 5 samples
+  CHECK(damon_attrs(0, 4000000000U).aggr_us == 3600000000U);  // an hour at most
 }
 
 TEST_CASE("damon: a failed restart is retried and fails collect()", "[damon]") {
