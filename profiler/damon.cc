@@ -263,16 +263,18 @@ bool DamonSampler::open(char* why, size_t cap) {
                 " us, %" PRIu32 "-%" PRIu32 " regions%s)",
                 pid, attrs_.sample_us, attrs_.aggr_us, attrs_.min_regions, attrs_.max_regions,
                 !attrs_.flush_tlb ? ""
-                : flushing        ? ", TLB flushed 4x per sample"
+                : flushing        ? ", TLB flushed once per sample"
                                   : ", TLB flush thread failed");
   return true;
 }
 
 void* DamonSampler::flusher_main(void* arg) {
   auto* self = static_cast<DamonSampler*>(arg);
-  // Several flushes per sample: a page is seen accessed only if touched
-  // after the first flush that follows DAMON's clearing of its bit.
-  const uint64_t ns = std::max<uint64_t>(1000000, uint64_t{self->attrs_.sample_us} * 1000 / 4);
+  // One flush per sample: a page is seen accessed only if touched after the
+  // first flush that follows DAMON's clearing of its bit, on average half a
+  // sample. Four per sample (a longer effective window) halved the program's
+  // speed in the test VM and saw no more (docs/testing.md, "Live DAMON").
+  const uint64_t ns = std::max<uint64_t>(1000000, uint64_t{self->attrs_.sample_us} * 1000);
   const timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
   while (self->flushing_.load(std::memory_order_acquire)) {
     (void)abit::flush_tlb();

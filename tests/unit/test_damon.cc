@@ -139,7 +139,7 @@ TEST_CASE("damon: open() sets up kdamond 0, collect() reads tried regions, close
     REQUIRE(s.open(why, sizeof why));
     CHECK(std::string(why) ==
           "damon: kdamond 0 monitors pid 4242 (vaddr, sample 5000 us, aggr 100000 us, 10-100 "
-          "regions, TLB flushed 4x per sample)");
+          "regions, TLB flushed once per sample)");
     Writes want = setup_writes("4242");
     CHECK(f.writes == want);
     // What the files hold now (the fake stores what was written).
