@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -83,6 +84,7 @@ int scan(uintptr_t lo, uintptr_t hi, void (*fn)(const Vma& v, void* ctx), void* 
     uintptr_t a = 0;
     uintptr_t b = 0;
     const char* q = p;
+    if (*p >= 'B' && *p <= 'Z' && *p != 'R') return 0;  // a field line other than R* and A*
     if (hex(q, nl, &a) && q < nl && *q == '-' && hex(++q, nl, &b) && q < nl && *q == ' ') {
       if (in_range) fn(cur, ctx);
       cur = Vma{a, b, 0, 0, 0};
@@ -171,11 +173,99 @@ void AbitSampler::on_vma(const Vma& v, void* ctx) {
   self->sink_(o, self->ctx_);
 }
 
+void AbitSampler::close() {
+  if (fd_ >= 0) ::close(fd_);  // in a child after fork(): the parent's smaps
+  fd_ = -1;
+  cursor_ = 0;
+  coverage_ = sampling::Span{0, UINTPTR_MAX};
+}
+
 int AbitSampler::collect(sampling::Sink sink, void* ctx) {
   sink_ = sink;
   ctx_ = ctx;
-  int r = scan(0, 0, on_vma, this, buf_, sizeof buf_);
+  const int r = read_part();
   return r != 0 ? r : armed_;
+}
+
+int AbitSampler::read_part() {
+  if (fd_ < 0) {
+    fd_ = ::open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) return -errno;
+    cursor_ = 0;
+  }
+  const uint64_t c0 = sys::now_ns(CLOCK_THREAD_CPUTIME_ID);
+  const uintptr_t lo = cursor_;
+  Vma cur{};
+  bool open_record = false;  // cur has a header and no VmFlags: line yet
+  size_t have = 0;
+  int reads = 0;
+  auto fail = [&](int err) {
+    ::close(fd_);
+    fd_ = -1;
+    cursor_ = 0;
+    coverage_ = sampling::Span{0, UINTPTR_MAX};
+    return err;
+  };
+  for (;;) {
+    ssize_t n = ::read(fd_, buf_ + have, sizeof buf_ - have);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail(-errno);
+    }
+    have += static_cast<size_t>(n);
+    const char* p = buf_;
+    const char* end = buf_ + have;
+    for (;;) {
+      const auto* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
+      if (nl == nullptr) break;
+      uintptr_t a = 0;
+      uintptr_t b = 0;
+      const char* q = p;
+      uint64_t v = 0;
+      // Field lines start with a capital letter; only R, A and V ones matter
+      // (about 3 of a record's 25 lines).
+      const char c = *p;
+      if (c >= 'B' && c <= 'Z' && c != 'R' && c != 'V') {
+        p = nl + 1;
+        continue;
+      }
+      if (hex(q, nl, &a) && q < nl && *q == '-' && hex(++q, nl, &b) && q < nl && *q == ' ') {
+        if (open_record) on_vma(cur, this);  // a kernel without VmFlags: lines
+        cur = Vma{a, b, 0, 0, 0};
+        open_record = true;
+      } else if (open_record) {
+        if (field_kb(p, nl, "Rss:", &v)) {
+          cur.rss_bytes = v;
+        } else if (field_kb(p, nl, "Referenced:", &v)) {
+          cur.referenced = v;
+        } else if (field_kb(p, nl, "AnonHugePages:", &v)) {
+          cur.anon_huge = v;
+        } else if (nl - p >= 8 && std::memcmp(p, "VmFlags:", 8) == 0) {  // a record's last line
+          on_vma(cur, this);
+          cursor_ = cur.end;
+          open_record = false;
+        }
+      }
+      p = nl + 1;
+    }
+    const size_t rest = static_cast<size_t>(end - p);
+    if (n == 0 || rest == sizeof buf_) {  // the end (or a line no buffer holds: start over)
+      if (open_record) on_vma(cur, this);
+      coverage_ = sampling::Span{lo, UINTPTR_MAX};
+      cursor_ = 0;
+      if (::lseek(fd_, 0, SEEK_SET) != 0) return fail(-errno);
+      return n == 0 ? 0 : -EIO;
+    }
+    std::memmove(buf_, p, rest);
+    have = rest;
+    // Stop only between records, with nothing of the next one read: the
+    // kernel then resumes at the VMA after cursor_.
+    if (budget_ns_ != 0 && !open_record && have == 0 && (++reads & 3) == 0 &&
+        sys::now_ns(CLOCK_THREAD_CPUTIME_ID) - c0 >= budget_ns_) {
+      coverage_ = sampling::Span{lo, cursor_};
+      return 0;
+    }
+  }
 }
 
 }  // namespace strata::abit

@@ -54,10 +54,22 @@ bool paddr_kdamond_on(int* which = nullptr);
 // The sampler backend: arm() clears the accessed bits, collect() scans smaps
 // (every VMA with resident pages, one Obs each, fraction = referenced /
 // resident).
+//
+// With a scan budget (set_scan_budget), collect() reads smaps records until
+// its thread has spent the budget, stops after a whole record and resumes
+// there on the next call (the kernel continues an open smaps file at the VMA
+// after the last one it showed), so that each interval reads part of a large
+// process and a few consecutive ones read all of it. smaps costs per VMA
+// (about 3 us each: docs/benchmarks.md, "Cost at scale"); clear_refs, per
+// process, is not divided.
 class AbitSampler final : public sampling::Sampler {
  public:
+  ~AbitSampler() override { close(); }
   const char* name() const override { return "abit"; }
   bool open(char* why, size_t cap) override;
+  void close() override;
+  void set_scan_budget(uint64_t cpu_ns) override { budget_ns_ = cpu_ns; }
+  sampling::Span coverage() const override { return coverage_; }
   void arm() override {
     armed_ = clear();
     if (armed_ == 0) armed_ = flush_tlb();
@@ -68,9 +80,16 @@ class AbitSampler final : public sampling::Sampler {
  private:
   char note_[200] = {};
   static void on_vma(const Vma& v, void* ctx);
+  // Reads records from fd_ until the end (then rewinds) or until the budget
+  // is spent at a record's end. 0 or -errno.
+  int read_part();
   sampling::Sink sink_ = nullptr;
   void* ctx_ = nullptr;
   int armed_ = 0;  // clear()'s result
+  uint64_t budget_ns_ = 0;
+  int fd_ = -1;           // /proc/self/smaps, kept open between budgeted calls
+  uintptr_t cursor_ = 0;  // where the next budgeted read starts (0: the beginning)
+  sampling::Span coverage_{0, UINTPTR_MAX};
   char buf_[64 * 1024] = {};
 };
 

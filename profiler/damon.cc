@@ -94,7 +94,10 @@ const char* DamonSampler::at(const char* rel) {
 }
 
 int DamonSampler::write_rel(const char* rel, const char* value) {
-  const char* p = at(rel);
+  // A buffer of its own, not path_: prepare() writes from the engine's thread
+  // while close() may run on another (exit).
+  char p[PATH_MAX];
+  std::snprintf(p, sizeof p, "%s/%s", root_, rel);
   if (hook_ != nullptr && !hook_(p, value, hook_ctx_)) return -EPERM;
   int fd = ::open(p, O_WRONLY | O_TRUNC | O_CLOEXEC);
   if (fd < 0) return -errno;
@@ -113,7 +116,9 @@ int DamonSampler::write_num(const char* rel, uint64_t value) {
 
 int DamonSampler::read_rel(const char* rel, char* out, size_t cap) {
   out[0] = '\0';
-  int fd = ::open(at(rel), O_RDONLY | O_CLOEXEC);
+  char p[PATH_MAX];
+  std::snprintf(p, sizeof p, "%s/%s", root_, rel);
+  int fd = ::open(p, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -errno;
   ssize_t n = 0;
   do {
@@ -385,33 +390,81 @@ void DamonSampler::release() {
     flusher_on_ = false;
     owner_ = 0;
     committed_.clear();
+    prepared_ = false;
+    in_prepare_ = false;  // the parent's engine thread, which did not come along
     return;
   }
   stop_flusher();
   owner_ = 0;
   committed_.clear();
+  prepared_ = false;
   // Only what open() created; failures have no one to report to.
-  if (started_) (void)write_rel(kState, "off");
-  if (created_) (void)write_rel(kNrKdamonds, "0");  // it was 0 before open()
-  started_ = false;
+  //
+  // The engine's thread may be waiting in prepare() (exit does not wait for
+  // it), inside a write to the kdamond's state file. Turning the kdamond off
+  // ends that wait (DAMON's sysfs answers EBUSY meanwhile, briefly). Removing
+  // the kdamond's directory (nr_kdamonds 0) must wait until it has ended: the
+  // removal holds DAMON's sysfs lock while it waits for writers of the files
+  // it removes, and the waiting writer polls for that lock (a deadlock, seen
+  // in the test VM with one CPU).
+  const bool was_started = started_.exchange(false);
+  if (was_started) (void)write_retry(kState, "off");
+  bool idle = !in_prepare_.load();
+  for (int i = 0; !idle && i < 500; ++i) {  // at most about a second
+    const timespec ts{0, 2000000};
+    nanosleep(&ts, nullptr);
+    idle = !in_prepare_.load();
+  }
+  // Left in place when the wait did not end: a stopped kdamond, which the
+  // next open() refuses (nr_kdamonds is not 0), rather than a hung exit.
+  if (created_ && idle) (void)write_retry(kNrKdamonds, "0");  // it was 0 before open()
   created_ = false;
+}
+
+int DamonSampler::write_retry(const char* rel, const char* value) {
+  int err = write_rel(rel, value);
+  for (int i = 0; err == -EBUSY && i < 100; ++i) {  // at most about 200 ms
+    const timespec ts{0, 2000000};
+    nanosleep(&ts, nullptr);
+    err = write_rel(rel, value);
+  }
+  return err;
 }
 
 void DamonSampler::close() {
   release();
 }
 
+void DamonSampler::prepare() {
+  // Set before started_ is read (both sequentially consistent): either this
+  // call sees the sampler closed, or close() sees this call (release()).
+  in_prepare_.store(true);
+  // Before the first restart the kdamond watches DAMON's initial regions (the
+  // whole address space: terabytes, millions of chunks to report); the first
+  // collect() restarts it on what track() gave and waits itself.
+  if (started_.load() && !committed_.empty()) {
+    prepared_ = true;
+    // New memory to watch (the last track()): the kdamond restarts on it first.
+    prepared_err_ = dirty_ ? restart_regions() : 0;
+    // Refills schemes/0/tried_regions/ with the regions of the next aggregation
+    // interval; the write returns once they are there (up to aggr_us).
+    if (prepared_err_ == 0) prepared_err_ = write_rel(kState, "update_schemes_tried_regions");
+  }
+  in_prepare_.store(false);
+}
+
 int DamonSampler::collect(Sink sink, void* ctx) {
   if (!started_) return -EBADF;
-  if (dirty_) {
-    int e = restart_regions();
-    if (e != 0) return e;
+  if (!prepared_) {  // the first interval, or a caller that did not wait outside its lock
+    prepared_err_ = dirty_ ? restart_regions() : 0;
+    if (prepared_err_ == 0) prepared_err_ = write_rel(kState, "update_schemes_tried_regions");
   }
+  prepared_ = false;
+  return prepared_err_ != 0 ? prepared_err_ : read_tried(sink, ctx);
+}
 
-  // Refills schemes/0/tried_regions/ with the regions of the next aggregation
-  // interval; the write returns once they are there.
-  int err = write_rel(kState, "update_schemes_tried_regions");
-  if (err != 0) return err;
+int DamonSampler::read_tried(Sink sink, void* ctx) {
+  int err = 0;
   // A region's nr_accesses counts the samples that found it accessed in one
   // aggregation interval: at most aggr_us / sample_us.
   const double most = std::max<uint32_t>(1, attrs_.aggr_us / attrs_.sample_us);

@@ -4,7 +4,8 @@
 // whose access pattern matches every region, so that the scheme's "tried
 // regions" list the whole monitoring result. collect() asks the kdamond to
 // refresh them ("update_schemes_tried_regions", answered within the next
-// aggregation interval, so the call blocks up to aggr_us) and reports each
+// aggregation interval, so the call blocks up to aggr_us: the engine calls
+// prepare() for that, outside its lock) and reports each
 // region, split at 2 MiB chunk borders, with fraction = nr_accesses / the
 // most a region can have (aggr_us / sample_us); rss = 0 (not known).
 //
@@ -77,6 +78,13 @@ class DamonSampler final : public Sampler {
   // Keeps the ranges for the next collect(); a process other than this one
   // (pid != 0) gets them too, so they must be that process's.
   void track(const Span* spans, size_t n) override;
+  // Restarts the kdamond on new memory (the last track()), asks for the tried
+  // regions of its next aggregation and waits for them (up to aggr_us, the
+  // engine's interval), outside the engine's lock. Nothing before the first
+  // collect() has restarted the kdamond on tracked memory.
+  void prepare() override;
+  // Reads the tried regions prepare() asked for; without prepare() (the
+  // first interval, tests) restarts, asks and waits itself.
   int collect(Sink sink, void* ctx) override;
   // Stops and removes kdamond 0. In a child after fork() (the kdamond is the
   // parent's) it only forgets it.
@@ -93,6 +101,8 @@ class DamonSampler final : public Sampler {
   const char* at(const char* rel);
   int write_rel(const char* rel, const char* value);
   int write_num(const char* rel, uint64_t value);
+  int write_retry(const char* rel, const char* value);  // write_rel, again while EBUSY
+  int read_tried(Sink sink, void* ctx);
   int read_rel(const char* rel, char* out, size_t cap);
   bool fail(char* why, size_t cap, const char* rel, int err, const char* hint);
   void release();
@@ -106,9 +116,12 @@ class DamonSampler final : public Sampler {
   int pid_;
   WriteHook hook_ = nullptr;
   void* hook_ctx_ = nullptr;
-  bool created_ = false;  // kdamond 0 is ours: nr_kdamonds was 0 and we wrote 1
-  bool started_ = false;
-  int owner_ = 0;  // the process that created the kdamond
+  bool created_ = false;                 // kdamond 0 is ours: nr_kdamonds was 0 and we wrote 1
+  std::atomic<bool> started_{false};     // read by prepare() while close() may run
+  std::atomic<bool> in_prepare_{false};  // the engine's thread is inside prepare()
+  bool prepared_ = false;                // prepare() ran since the last collect()
+  int prepared_err_ = 0;                 // its write's result
+  int owner_ = 0;                        // the process that created the kdamond
   char path_[PATH_MAX] = {};
   std::vector<Span> pending_;    // what track() gave, cut into regions
   std::vector<Span> committed_;  // the regions of the last restart

@@ -73,6 +73,17 @@ bool HeatTable::observe(uint64_t interval, uint64_t chunk, double referenced_fra
     ++size_;
   }
   slots_[i].pending = std::max(slots_[i].pending, f);
+  slots_[i].observed = true;
+  slots_[i].held = false;
+  return true;
+}
+
+bool HeatTable::hold(uint64_t interval, uint64_t chunk) {
+  if (!started_ || interval < open_) return false;
+  const size_t i = find(chunk);
+  if (i == SIZE_MAX) return false;
+  if (interval > open_) end_interval(interval - 1);
+  slots_[i].held = !slots_[i].observed;
   return true;
 }
 
@@ -90,6 +101,10 @@ void HeatTable::end_interval(uint64_t interval) {
   const uint64_t wmask = cfg_.window == 64 ? ~0ULL : (1ULL << cfg_.window) - 1;
   for (Slot& s : slots_) {
     if (s.chunk == kEmpty) continue;
+    const bool held = s.held;
+    s.held = false;
+    s.observed = false;
+    if (held) continue;  // not looked at: nothing is known of this interval
     const bool referenced = s.pending > 0;
     switch (cfg_.model) {
       case HeatModel::kEwma:

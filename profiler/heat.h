@@ -35,8 +35,14 @@ class HeatTable {
   // when the table is full.
   bool observe(uint64_t interval, uint64_t chunk, double referenced_fraction);
 
+  // Marks a known chunk as not looked at in `interval` (a sampler that read
+  // part of the process): closing the interval leaves its heat, history and
+  // recent observation as they were. An observation in the same interval
+  // wins. False for an unknown chunk or a closed interval.
+  bool hold(uint64_t interval, uint64_t chunk);
+
   // Closes every interval up to and including `interval` and updates all heats;
-  // a chunk not observed in an interval counts as 0 referenced. Intervals
+  // a chunk not observed (nor held) in an interval counts as 0 referenced. Intervals
   // already closed are ignored. Cost: one pass over the table.
   void end_interval(uint64_t interval);
 
@@ -73,8 +79,10 @@ class HeatTable {
     uint64_t last = kNever;  // LRU: last interval with a reference
     uint64_t hist = 0;       // LFU: bit i set = referenced i+1 intervals before open_
     double heat = 0;
-    float pending = 0;  // observation in the open interval
-    float recent = 0;   // observation in the last closed interval
+    float pending = 0;      // observation in the open interval
+    float recent = 0;       // observation in the last closed interval
+    bool observed = false;  // in the open interval
+    bool held = false;      // in the open interval, and not observed
   };
 
   static constexpr size_t kInitialSlots = 1024;

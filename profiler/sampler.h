@@ -67,10 +67,26 @@ class Sampler {
     (void)spans;
     (void)n;
   }
+  // Called after the window and before track() and collect(), without the
+  // engine's lock: a backend whose collect() must wait for its source (damon
+  // waits for the kdamond's next aggregation) waits here, so that fork() and
+  // exit, which take that lock, never wait for it. close() may run on another
+  // thread meanwhile (exit); the backend must then end the wait.
+  virtual void prepare() {}
   // Ends the current window: reports what was referenced since arm() (or, for
   // backends without arm(), since open() or the previous collect()). Returns
   // 0 or -errno (the engine counts failures and goes on).
   virtual int collect(Sink sink, void* ctx) = 0;
+  // How much CPU (thread time, ns) the next collect() may spend reading; 0 =
+  // no limit. A backend whose reading costs per region (abit: per VMA of
+  // smaps) may then read part of the process per call, resuming where the
+  // last call stopped, and says which part in coverage(). The others ignore it.
+  virtual void set_scan_budget(uint64_t cpu_ns) { (void)cpu_ns; }
+  // The addresses the last collect() read. Memory in it that was not reported
+  // had nothing resident or referenced; memory outside it was not looked at
+  // (its heat stays as it was). The whole address space unless the backend
+  // read part of it.
+  virtual Span coverage() const { return Span{0, UINTPTR_MAX}; }
   // Something the user should know about this backend's measurements here
   // (one line, e.g. another reader of accessed bits), or nullptr. Valid after
   // open(); the engine prints it as "sampler note: ..." in the stats.

@@ -101,12 +101,20 @@ void* thread_main(void*) {
                                          : std::max<uint64_t>(1, interval_ms / 10);
   uint64_t sampled = 0;
   double cost_ns = 0;
+  double fixed_ns = 0;
+  constexpr double kMinScanNs = 1e6;  // a scan budget never below 1 ms
   while (!g_stop.load(std::memory_order_relaxed)) {
     const uint64_t t0 = now_ns(CLOCK_MONOTONIC);
     const uint64_t c0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
     g_engine->sampler()->arm();
     COUNTER(sample_ns).fetch_add(now_ns(CLOCK_THREAD_CPUTIME_ID) - c0, std::memory_order_relaxed);
     sleep_ms(window_ms);
+    if (g_stop.load(std::memory_order_relaxed)) break;
+    // A sampler that waits for its source (damon) waits here, outside the
+    // lock that fork() and exit take.
+    const uint64_t c1 = now_ns(CLOCK_THREAD_CPUTIME_ID);
+    g_engine->sampler()->prepare();
+    COUNTER(sample_ns).fetch_add(now_ns(CLOCK_THREAD_CPUTIME_ID) - c1, std::memory_order_relaxed);
     if (g_stop.load(std::memory_order_relaxed)) break;
     pthread_mutex_lock(&g_lock);
     g_engine->interval();
@@ -127,9 +135,24 @@ void* thread_main(void*) {
     // Sampling only (moves have their rate limit), smoothed: one costly
     // interval (the first, or a burst of new mappings) should not stall the
     // next several.
-    cost_ns = cost_ns == 0 ? static_cast<double>(c.sample_ns - sampled)
-                           : 0.7 * cost_ns + 0.3 * static_cast<double>(c.sample_ns - sampled);
+    const auto total = static_cast<double>(c.sample_ns - sampled);
+    cost_ns = cost_ns == 0 ? total : 0.7 * cost_ns + 0.3 * total;
     sampled = c.sample_ns;
+    // The scan budget of the next collect() (samplers whose reading costs
+    // per region: abit): what the interval's share of the CPU budget leaves
+    // after the interval's fixed part (clearing the accessed bits, the
+    // engine's own per-chunk work), and at least half of what reading the
+    // whole process costs. A process too large to read within the budget is
+    // then read in parts, each chunk at least every second interval. Smaller
+    // parts give more intervals but a longer pass over the process, because
+    // the fixed part, which clears the whole process each time, does not
+    // shrink with them (docs/benchmarks.md, "Cost at scale").
+    const double fixed = std::max(0.0, total - static_cast<double>(g_engine->last_collect_ns()));
+    fixed_ns = fixed_ns == 0 ? fixed : 0.7 * fixed_ns + 0.3 * fixed;
+    const double share = static_cast<double>(interval_ms) * 1e6 * g_cpu_pct / 100.0;
+    const double half = static_cast<double>(g_engine->pass_ns()) / 2;
+    g_engine->sampler()->set_scan_budget(
+        static_cast<uint64_t>(std::max({share - fixed_ns, half, kMinScanNs})));
     const double used = cost_ns;
     const uint64_t elapsed = now_ns(CLOCK_MONOTONIC) - t0;
     // CPU budget: stretch the wait so that sampling takes at most cpu% of it.
@@ -137,6 +160,15 @@ void* thread_main(void*) {
     const auto min_period = static_cast<uint64_t>(used * 100.0 / g_cpu_pct);
     if (min_period > period_ns) {
       period_ns = min_period;
+      COUNTER(throttled).fetch_add(1, std::memory_order_relaxed);
+    }
+    // And over the whole run: while the costs rise (a heap being filled) the
+    // smoothed cost lags behind them, so the sampling done so far may exceed
+    // cpu% of the wall time so far; the wait then lasts until it does not.
+    const uint64_t run_ns = now_ns(CLOCK_MONOTONIC) - g_start_ns.load(std::memory_order_relaxed);
+    const auto owed = static_cast<uint64_t>(static_cast<double>(c.sample_ns) * 100.0 / g_cpu_pct);
+    if (owed > run_ns && elapsed + (owed - run_ns) > period_ns) {
+      period_ns = elapsed + (owed - run_ns);
       COUNTER(throttled).fetch_add(1, std::memory_order_relaxed);
     }
     if (elapsed < period_ns) sleep_ms((period_ns - elapsed) / 1000000ULL);

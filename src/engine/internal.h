@@ -110,6 +110,11 @@ class Engine {
   // raw fraction.
   double median_scaled() const { return median_scaled_; }
   double top_fraction() const { return top_fraction_; }
+  // CPU of the last collect() (ns): the part of an interval a scan budget divides.
+  uint64_t last_collect_ns() const { return last_collect_ns_; }
+  // CPU a collect() of the whole process would take, as the last one read
+  // it (the last one's CPU when it read everything).
+  uint64_t pass_ns() const { return pass_ns_; }
 
   void interval();
 
@@ -117,6 +122,13 @@ class Engine {
 
  private:
   static uint64_t bytes(const ChunkState& c) { return c.rss != 0 ? c.rss : c.present_est; }
+
+  // After a collect(): what reading the whole process costs (pass_ns_), from
+  // what this one read (cov; part: not everything).
+  void estimate_pass(const sampling::Span& cov, bool part);
+  // The scale of this window's referenced fractions: its top one, or under
+  // partial reads the top of the pass under way and of the last whole pass.
+  double pass_scale(double top, const sampling::Span& cov, bool part);
 
   // What the profiler records of this interval: site heat, chunk heat, tier use, moves.
   void profile_interval();
@@ -157,6 +169,15 @@ class Engine {
   uint64_t heat_seq_ = 0;
   double median_scaled_ = -1;
   double top_fraction_ = 0;
+  uint64_t last_collect_ns_ = 0;
+  uint64_t pass_ns_ = 0;
+  uint64_t last_pass_ns_ = 0;  // the last whole pass in parts
+  uint64_t pass_acc_ns_ = 0;   // the pass under way: CPU and chunks read so far
+  uint64_t pass_acc_chunks_ = 0;
+  // The top referenced fraction of the windows of the current and of the last
+  // whole pass, when each window reads part of the process.
+  double cycle_top_ = 0;
+  double prev_cycle_top_ = 0;
   std::vector<std::pair<double, double>> ranked_;  // (fraction, bytes), scratch
   double last_sample_ms_ = 0;
   std::unordered_map<uint64_t, ChunkState> chunks_;

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -34,20 +35,20 @@ void account(ChunkLookup lookup, void* ctx) {
     Stripe& st = g_stripes[s];
     const Live* v = stripe_slots(s);
     st.lock.lock();
-    // Stops at the stripe's last live entry: the table is sized for 64 GiB
-    // of sampled heap, and a scan of all of it costs more than the sampler.
-    size_t left = st.n;
-    for (size_t i = 0; left != 0 && i < kPerStripe; ++i) {
-      const Live& l = v[i];
-      if (l.p == 0) continue;
-      --left;
-      if (iv - l.iv < kSettle) continue;
-      Site& site = g_sites[l.site];
-      ChunkInfo ci{0, -1};
-      if (!lookup(l.p >> profile::kChunkShift, &ci, ctx)) continue;  // not resident yet
-      add(site.bi, l.weight);
-      add(site.heat_bi, l.weight * ci.heat);
-      if (ci.tier >= 0 && ci.tier < kMaxTiers) add(site.tier_bi[ci.tier], l.weight);
+    // The slots in use only, from the stripe's bitmap: the table is sized
+    // for 64 GiB of sampled heap, and reading all of it (6 MiB) cost the
+    // engine 3 ms an interval beside a program using memory bandwidth.
+    for (size_t w = 0; w < kPerStripe / 64; ++w) {
+      for (uint64_t bits = st.used[w]; bits != 0; bits &= bits - 1) {
+        const Live& l = v[(w << 6) | static_cast<size_t>(std::countr_zero(bits))];
+        if (l.p == 0 || iv - l.iv < kSettle) continue;
+        Site& site = g_sites[l.site];
+        ChunkInfo ci{0, -1};
+        if (!lookup(l.p >> profile::kChunkShift, &ci, ctx)) continue;  // not resident yet
+        add(site.bi, l.weight);
+        add(site.heat_bi, l.weight * ci.heat);
+        if (ci.tier >= 0 && ci.tier < kMaxTiers) add(site.tier_bi[ci.tier], l.weight);
+      }
     }
     st.lock.unlock();
   }

@@ -61,6 +61,11 @@ extern sys::SpinLock g_lock;  // the site table's inserts and the ra cache
 struct alignas(64) Stripe {
   sys::SpinLock lock;
   size_t n = 0;  // entries in use
+  // Which of the stripe's slots are in use, a bit each: the engine's pass
+  // over live blocks (account) reads these 256 bytes, not the stripe's slots.
+  uint64_t used[kPerStripe / 64] = {};
+  void set_used(size_t i) { used[i >> 6] |= uint64_t{1} << (i & 63); }
+  void clear_used(size_t i) { used[i >> 6] &= ~(uint64_t{1} << (i & 63)); }
 };
 extern Stripe g_stripes[kStripes];
 

@@ -135,6 +135,7 @@ void live_erase(Stripe& st, Live* v, size_t i) {
       v, kPerStripe - 1, i, [](const Live& l) { return l.p != 0; },
       [](const Live& l) { return live_home(l.p); });
   v[i] = Live{};
+  st.clear_used(i);  // backward shifting empties exactly this slot
   --st.n;
 }
 
@@ -304,7 +305,10 @@ void record(void* p, size_t size, const void* ra) {
   if (st.n * 10 < kPerStripe * 8) {  // load factor 0.8 at most
     size_t j = live_home(u);
     while (v[j].p != 0 && v[j].p != u) j = (j + 1) & (kPerStripe - 1);
-    if (v[j].p == 0) ++st.n;
+    if (v[j].p == 0) {
+      ++st.n;
+      st.set_used(j);
+    }
     if (!__atomic_load_n(&g_any_live, __ATOMIC_RELAXED))
       __atomic_store_n(&g_any_live, true, __ATOMIC_RELAXED);
     v[j] = Live{u,         static_cast<uint32_t>(si),

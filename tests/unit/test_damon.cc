@@ -319,8 +319,10 @@ TEST_CASE("damon: more chunks than regions: pieces of several chunks", "[damon]"
   }
 }
 
-TEST_CASE("damon: window=T sets the sample interval, over 5 samples of at least 100 ms",
-          "[damon]") {
+TEST_CASE(
+    "damon: window=T sets the sample interval; aggregation follows the engine interval, over 5 "
+    "samples of at least 100 ms",
+    "[damon]") {
   using strata::sampling::damon_attrs;
   CHECK(damon_attrs(0).sample_us == 20000);  // auto
   CHECK(damon_attrs(0).aggr_us == 100000);
@@ -336,6 +338,52 @@ TEST_CASE("damon: window=T sets the sample interval, over 5 samples of at least 
   CHECK(damon_attrs(0, 50).aggr_us == 100000);                // at least 100 ms
   CHECK(damon_attrs(50, 200).aggr_us == 250000);              // at least 5 samples
   CHECK(damon_attrs(0, 4000000000U).aggr_us == 3600000000U);  // an hour at most
+}
+
+TEST_CASE("damon: prepare() asks for the regions (the wait), collect() only reads them",
+          "[damon]") {
+  FakeDamon f;
+  DamonSampler s(f.root.c_str(), DamonAttrs{}, 7);
+  f.attach(s);
+  char why[256];
+  REQUIRE(s.open(why, sizeof why));
+  f.region(0, 0x10000000, 0x10200000, 10);
+  // Before the kdamond watches tracked memory, prepare() does nothing: the
+  // first collect() restarts it there (and waits itself).
+  size_t n = f.writes.size();
+  s.prepare();
+  CHECK(f.writes.size() == n);
+  const Span span{0x10000000, 0x10200000};
+  s.track(&span, 1);
+  std::vector<Obs> obs;
+  REQUIRE(s.collect(collect_obs, &obs) == 0);
+  CHECK(same(s.committed(), {span}));
+  obs.clear();
+  n = f.writes.size();
+  s.prepare();  // the engine calls it without its lock
+  REQUIRE(f.writes.size() == n + 1);
+  CHECK(f.writes.back() == std::make_pair(std::string("kdamonds/0/state"),
+                                          std::string("update_schemes_tried_regions")));
+  REQUIRE(s.collect(collect_obs, &obs) == 0);
+  CHECK(f.writes.size() == n + 1);  // no second request, so no second wait
+  REQUIRE(obs.size() == 1);
+  check_obs(obs[0], 0x10000000, 0x10200000, 0.5, 0);
+  // Without prepare(), collect() asks itself (once per call).
+  REQUIRE(s.collect(collect_obs, &obs) == 0);
+  CHECK(f.writes.size() == n + 2);
+  // A failed request fails the collect() that follows it.
+  f.refuse = true;
+  s.prepare();
+  obs.clear();
+  CHECK(s.collect(collect_obs, &obs) == -EPERM);
+  CHECK(obs.empty());
+  f.refuse = false;
+  // After close(), prepare() does nothing and collect() reports it.
+  s.close();
+  const size_t closed = f.writes.size();
+  s.prepare();
+  CHECK(f.writes.size() == closed);
+  CHECK(s.collect(collect_obs, &obs) == -EBADF);
 }
 
 TEST_CASE("damon: a failed restart is retried and fails collect()", "[damon]") {

@@ -323,3 +323,54 @@ TEST_CASE("recent is the last closed interval's observation alone", "[heat]") {
   CHECK(t.recent(7) == 0);
   CHECK(t.recent(99) == 0);
 }
+
+TEST_CASE("hold: a chunk not looked at keeps its heat, history and recent value", "[heat]") {
+  for (HeatModel m : {HeatModel::kEwma, HeatModel::kLru, HeatModel::kLfu}) {
+    INFO("model " << static_cast<int>(m));
+    HeatTable t(model(m), 16);
+    t.observe(0, 1, 1.0);
+    t.observe(0, 2, 1.0);
+    t.end_interval(0);
+    const double h1 = t.heat(1);
+    REQUIRE(h1 > 0);
+    // Interval 1: chunk 1 held (another part of the process was read), chunk
+    // 2 not observed (read, nothing referenced).
+    CHECK(t.hold(1, 1));
+    t.end_interval(1);
+    CHECK(t.heat(1) == Approx(h1));
+    CHECK(t.recent(1) == Approx(1.0));
+    CHECK(t.recent(2) == 0);
+    // Held for several intervals in a row: still unchanged, while chunk 2,
+    // read and idle all along, cooled (LFU once its window passed).
+    for (uint64_t i = 2; i < 6; ++i) {
+      CHECK(t.hold(i, 1));
+      t.end_interval(i);
+    }
+    CHECK(t.heat(1) == Approx(h1));
+    CHECK(t.heat(2) < h1);
+    // Read again and found idle: it cools too.
+    for (uint64_t i = 6; i < 10; ++i) {
+      t.observe(i, 1, 0);
+      t.end_interval(i);
+    }
+    CHECK(t.heat(1) < h1);
+    CHECK(t.recent(1) == 0);
+  }
+}
+
+TEST_CASE("hold: an observation in the same interval wins; unknown chunks are refused", "[heat]") {
+  HeatTable t(model(HeatModel::kEwma), 16);
+  t.observe(0, 1, 1.0);
+  t.end_interval(0);
+  CHECK_FALSE(t.hold(1, 99));  // never observed: nothing to keep
+  CHECK_FALSE(t.contains(99));
+  t.observe(1, 1, 0);
+  CHECK(t.hold(1, 1));  // after the observation
+  t.end_interval(1);
+  CHECK(t.heat(1) == Approx(0.25));  // 0.5 * 0 + 0.5 * 0.5
+  CHECK(t.hold(2, 1));
+  t.observe(2, 1, 1.0);  // before it
+  t.end_interval(2);
+  CHECK(t.heat(1) == Approx(0.625));
+  CHECK_FALSE(t.hold(1, 1));  // a closed interval
+}
