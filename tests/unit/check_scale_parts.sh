@@ -13,8 +13,11 @@ lib=${2:?usage: check_scale_parts.sh STRATA-BENCH-SCALE LIBSTRATA}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 fail=0
-if ! STRATA_LOG=debug "$bench" --lib="$lib" --footprint=2G --seconds=20 --seed=11 \
-  --sampler='abit,thp=huge,cpu=0.2%' --workdir="$dir" --verbose >"$dir/out" 2>&1; then
+# A 200 ms interval at 1% gives each interval 2 ms of sampling CPU: less than
+# one read of the heap's smaps, so reads come in parts, and intervals every
+# second or two even when the machine is loaded (CI runs tests in parallel).
+if ! STRATA_LOG=debug STRATA_MIGRATE=interval=200ms "$bench" --lib="$lib" --footprint=2G --seconds=20 --seed=11 \
+  --sampler='abit,thp=huge,cpu=1%' --workdir="$dir" --verbose >"$dir/out" 2>&1; then
   echo "scale.parts: strata-bench-scale failed:"
   tail -n 20 "$dir/out"
   exit 1
