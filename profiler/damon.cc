@@ -435,6 +435,14 @@ void DamonSampler::close() {
   release();
 }
 
+int DamonSampler::request() {
+  // New memory to watch (the last track()): the kdamond restarts on it first.
+  const int err = dirty_ ? restart_regions() : 0;
+  // Refills schemes/0/tried_regions/ with the regions of the next aggregation
+  // interval; the write returns once they are there (up to aggr_us).
+  return err != 0 ? err : write_rel(kState, "update_schemes_tried_regions");
+}
+
 void DamonSampler::prepare() {
   // Set before started_ is read (both sequentially consistent): either this
   // call sees the sampler closed, or close() sees this call (release()).
@@ -444,21 +452,15 @@ void DamonSampler::prepare() {
   // collect() restarts it on what track() gave and waits itself.
   if (started_.load() && !committed_.empty()) {
     prepared_ = true;
-    // New memory to watch (the last track()): the kdamond restarts on it first.
-    prepared_err_ = dirty_ ? restart_regions() : 0;
-    // Refills schemes/0/tried_regions/ with the regions of the next aggregation
-    // interval; the write returns once they are there (up to aggr_us).
-    if (prepared_err_ == 0) prepared_err_ = write_rel(kState, "update_schemes_tried_regions");
+    prepared_err_ = request();
   }
   in_prepare_.store(false);
 }
 
 int DamonSampler::collect(Sink sink, void* ctx) {
   if (!started_) return -EBADF;
-  if (!prepared_) {  // the first interval, or a caller that did not wait outside its lock
-    prepared_err_ = dirty_ ? restart_regions() : 0;
-    if (prepared_err_ == 0) prepared_err_ = write_rel(kState, "update_schemes_tried_regions");
-  }
+  // The first interval, or a caller that did not wait outside its lock.
+  if (!prepared_) prepared_err_ = request();
   prepared_ = false;
   return prepared_err_ != 0 ? prepared_err_ : read_tried(sink, ctx);
 }

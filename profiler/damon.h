@@ -103,6 +103,7 @@ class DamonSampler final : public Sampler {
   int write_num(const char* rel, uint64_t value);
   int write_retry(const char* rel, const char* value);  // write_rel, again while EBUSY
   int read_tried(Sink sink, void* ctx);
+  int request();  // restart if dirty, then ask for the tried regions and wait
   int read_rel(const char* rel, char* out, size_t cap);
   bool fail(char* why, size_t cap, const char* rel, int err, const char* hint);
   void release();
