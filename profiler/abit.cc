@@ -40,6 +40,33 @@ bool field_kb(const char* line, const char* end, const char* name, uint64_t* out
   return true;
 }
 
+// A smaps line's kind. Field lines start with a capital letter and only Rss:,
+// Referenced:, AnonHugePages: and VmFlags: matter (about 4 of a record's 25).
+enum class Line { kSkip, kHeader, kField, kLast };
+
+// Classifies [p, nl); a header's range goes to *start and *end, a wanted
+// field's value into *cur. kLast: VmFlags:, a record's last line.
+Line smaps_line(const char* p, const char* nl, Vma* cur, uintptr_t* start, uintptr_t* end) {
+  const char c = *p;
+  if (c >= 'B' && c <= 'Z' && c != 'R' && c != 'V') return Line::kSkip;
+  const char* q = p;
+  if (hex(q, nl, start) && q < nl && *q == '-' && hex(++q, nl, end) && q < nl && *q == ' ')
+    return Line::kHeader;
+  uint64_t v = 0;
+  if (field_kb(p, nl, "Rss:", &v)) {
+    cur->rss_bytes = v;
+  } else if (field_kb(p, nl, "Referenced:", &v)) {
+    cur->referenced = v;
+  } else if (field_kb(p, nl, "AnonHugePages:", &v)) {
+    cur->anon_huge = v;
+  } else if (nl - p >= 8 && std::memcmp(p, "VmFlags:", 8) == 0) {
+    return Line::kLast;
+  } else {
+    return Line::kSkip;
+  }
+  return Line::kField;
+}
+
 }  // namespace
 
 int clear() {
@@ -83,20 +110,13 @@ int scan(uintptr_t lo, uintptr_t hi, void (*fn)(const Vma& v, void* ctx), void* 
   int err = sampling::for_each_line(fd, buf, cap, [&](const char* p, const char* nl) {
     uintptr_t a = 0;
     uintptr_t b = 0;
-    const char* q = p;
-    if (*p >= 'B' && *p <= 'Z' && *p != 'R') return 0;  // a field line other than R* and A*
-    if (hex(q, nl, &a) && q < nl && *q == '-' && hex(++q, nl, &b) && q < nl && *q == ' ') {
+    Vma fields = cur;  // a line of a record outside [lo, hi) changes nothing
+    if (smaps_line(p, nl, &fields, &a, &b) == Line::kHeader) {
       if (in_range) fn(cur, ctx);
       cur = Vma{a, b, 0, 0, 0};
       in_range = b > lo && (hi == 0 || a < hi);
     } else if (in_range) {
-      uint64_t v = 0;
-      if (field_kb(p, nl, "Rss:", &v))
-        cur.rss_bytes = v;
-      else if (field_kb(p, nl, "Referenced:", &v))
-        cur.referenced = v;
-      else if (field_kb(p, nl, "AnonHugePages:", &v))
-        cur.anon_huge = v;
+      cur = fields;
     }
     return 0;
   });
@@ -220,27 +240,15 @@ int AbitSampler::read_part() {
       if (nl == nullptr) break;
       uintptr_t a = 0;
       uintptr_t b = 0;
-      const char* q = p;
-      uint64_t v = 0;
-      // Field lines start with a capital letter; only R, A and V ones matter
-      // (about 3 of a record's 25 lines).
-      const char c = *p;
-      if (c >= 'B' && c <= 'Z' && c != 'R' && c != 'V') {
-        p = nl + 1;
-        continue;
-      }
-      if (hex(q, nl, &a) && q < nl && *q == '-' && hex(++q, nl, &b) && q < nl && *q == ' ') {
+      Vma fields = cur;
+      const Line kind = smaps_line(p, nl, &fields, &a, &b);
+      if (kind == Line::kHeader) {
         if (open_record) on_vma(cur, this);  // a kernel without VmFlags: lines
         cur = Vma{a, b, 0, 0, 0};
         open_record = true;
       } else if (open_record) {
-        if (field_kb(p, nl, "Rss:", &v)) {
-          cur.rss_bytes = v;
-        } else if (field_kb(p, nl, "Referenced:", &v)) {
-          cur.referenced = v;
-        } else if (field_kb(p, nl, "AnonHugePages:", &v)) {
-          cur.anon_huge = v;
-        } else if (nl - p >= 8 && std::memcmp(p, "VmFlags:", 8) == 0) {  // a record's last line
+        cur = fields;
+        if (kind == Line::kLast) {
           on_vma(cur, this);
           cursor_ = cur.end;
           open_record = false;
